@@ -1,0 +1,19 @@
+"""npllm: the input side of a GPT-style language model in plain NumPy and Python.
+
+Step 1, words: `split_words`, `build_vocab`, `SimpleTokenizerV1`, `SimpleTokenizerV2`.
+Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `load_encoding`,
+`load_tiktoken_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`.
+Data files: `npllm.data.path(name)`.
+"""
+
+__version__ = "0.1.0"
+
+from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
+
+__all__ = [
+    "__version__",
+    "split_words",
+    "build_vocab",
+    "SimpleTokenizerV1",
+    "SimpleTokenizerV2",
+]

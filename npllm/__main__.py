@@ -1,0 +1,7 @@
+"""`python -m npllm`: the same as the `npllm` command."""
+
+import sys
+
+from npllm.cli import main
+
+sys.exit(main())
