@@ -8,6 +8,15 @@ Data files: `npllm.data.path(name)`.
 
 __version__ = "0.1.0"
 
+from npllm.bpe import (
+    CL100K_PATTERN,
+    GPT2_PATTERN,
+    Encoding,
+    get_encoding,
+    list_encoding_names,
+    load_encoding,
+    load_tiktoken_bpe,
+)
 from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
 
 __all__ = [
@@ -16,4 +25,11 @@ __all__ = [
     "build_vocab",
     "SimpleTokenizerV1",
     "SimpleTokenizerV2",
+    "Encoding",
+    "get_encoding",
+    "list_encoding_names",
+    "load_encoding",
+    "load_tiktoken_bpe",
+    "GPT2_PATTERN",
+    "CL100K_PATTERN",
 ]

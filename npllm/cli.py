@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 import npllm
 from npllm import data, words
+from npllm.bpe import Encoding, get_encoding, list_encoding_names, load_encoding
 
 
 class CLIError(Exception):
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("npllm: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError) as e:
+    except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"npllm: error: {message}", file=sys.stderr)
         return 1
@@ -54,7 +57,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for stdin")
     p.add_argument("--show", type=int, default=30, metavar="N", help="how many pieces to print")
     p.set_defaults(run=run_words)
+
+    p = sub.add_parser("encode", help="step 2: text -> BPE token IDs")
+    add_encoding_option(p)
+    add_text_input(p)
+    p.add_argument(
+        "--special",
+        choices=("refuse", "allow", "ordinary"),
+        default="refuse",
+        help="special-token text in the input: refuse it (default, as tiktoken), "
+        "allow it as special tokens, or encode it as ordinary text",
+    )
+    p.add_argument("--out", metavar="FILE.npy", help="write the IDs to a .npy file (int64) instead of stdout")
+    p.set_defaults(run=run_encode)
+
+    p = sub.add_parser("decode", help="step 2: BPE token IDs -> text")
+    add_encoding_option(p)
+    p.add_argument(
+        "file", nargs="?", default="-", metavar="FILE",
+        help="IDs separated by spaces or commas, or a .npy file (default: stdin)",
+    )
+    p.add_argument("--ids", metavar="IDS", help='the IDs on the command line, e.g. "31373 995"')
+    p.set_defaults(run=run_decode)
+
+    p = sub.add_parser("show", help="step 2: print text with its token boundaries visible")
+    add_encoding_option(p)
+    add_text_input(p)
+    p.add_argument("--sep", default="|", help="the boundary mark when not on a terminal (default: |)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="alternate colours instead of marks (auto: on a terminal)")
+    p.set_defaults(run=run_show)
     return parser
+
+
+def add_encoding_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--encoding", default="gpt2", metavar="NAME|FILE",
+        help=f"one of {', '.join(list_encoding_names())}, or a saved .npllm-bpe file (default: gpt2)",
+    )
+
+
+def add_text_input(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="a UTF-8 text file (default: stdin)")
+    p.add_argument("--text", help="the text itself instead of a file")
 
 
 # --- input helpers -----------------------------------------------------------------------
@@ -75,6 +120,33 @@ def read_text_file(file: str) -> str:
         raise CLIError(f"cannot read {file}: permission denied") from None
     except UnicodeDecodeError as e:
         raise CLIError(f"{file} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+
+
+def text_input(args: argparse.Namespace) -> str:
+    return args.text if args.text is not None else read_text_file(args.file)
+
+
+def open_encoding(name_or_file: str) -> Encoding:
+    """A known encoding by name, else a saved .npllm-bpe file."""
+    if name_or_file in list_encoding_names():
+        return get_encoding(name_or_file)
+    try:
+        return load_encoding(name_or_file)
+    except FileNotFoundError:
+        raise CLIError(
+            f"--encoding {name_or_file!r} is neither a known encoding "
+            f"({', '.join(list_encoding_names())}) nor an existing file"
+        ) from None
+
+
+def parse_ids(text: str, where: str) -> list[int]:
+    """ "31373 995" or "[31373, 995]" -> [31373, 995]"""
+    fields = text.replace(",", " ").replace("[", " ").replace("]", " ").split()
+    try:
+        return [int(f) for f in fields]
+    except ValueError:
+        bad = next(f for f in fields if not f.lstrip("-").isdigit())
+        raise CLIError(f"{where}: {bad!r} is not a token ID (expected integers)") from None
 
 
 def demo_text(file: str | None) -> tuple[str, str]:
@@ -99,10 +171,71 @@ def run_words(args: argparse.Namespace) -> None:
     print(f"first {min(args.show, len(pieces))} pieces: {pieces[: args.show]}")
 
 
+def run_encode(args: argparse.Namespace) -> None:
+    enc = open_encoding(args.encoding)
+    text = text_input(args)
+    if args.special == "allow":
+        ids = enc.encode(text, allowed_special="all")
+    elif args.special == "ordinary":
+        ids = enc.encode_ordinary(text)
+    else:
+        ids = enc.encode(text)
+    if args.out:
+        np.save(args.out, np.asarray(ids, dtype=np.int64))
+        print(f"{len(ids):,} tokens written to {args.out}", file=sys.stderr)
+    else:
+        print(" ".join(map(str, ids)))
+
+
+def run_decode(args: argparse.Namespace) -> None:
+    enc = open_encoding(args.encoding)
+    if args.ids is not None:
+        ids = parse_ids(args.ids, "--ids")
+    elif args.file.endswith(".npy"):
+        try:
+            array = np.load(args.file, allow_pickle=False)
+        except FileNotFoundError:
+            raise CLIError(f"no such file: {args.file}") from None
+        if array.dtype.kind not in "iu":
+            raise CLIError(f"{args.file} holds {array.dtype} values, not integer token IDs")
+        ids = array.ravel().tolist()
+    else:
+        ids = parse_ids(read_text_file(args.file), args.file)
+    sys.stdout.write(enc.decode(ids))
+    sys.stdout.write("\n")
+
+
+# two background colours that any terminal has, then "reset"
+SHOW_COLORS = ("\x1b[48;5;153m\x1b[30m", "\x1b[48;5;223m\x1b[30m")
+RESET = "\x1b[0m"
+
+
+def run_show(args: argparse.Namespace) -> None:
+    enc = open_encoding(args.encoding)
+    text = text_input(args)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    ids = enc.encode(text, allowed_special="all")
+    print(render_tokens(enc, ids, color=color, sep=args.sep))
+    chars = max(len(text), 1)
+    print(f"{len(ids):,} tokens for {len(text):,} characters: {len(ids) / chars:.3f} tokens per character",
+          file=sys.stderr)
+
+
+def render_tokens(enc: Encoding, ids: list[int], *, color: bool, sep: str = "|") -> str:
+    """Each token's text, in alternating colours or separated by `sep`. A token that ends
+    inside a UTF-8 character shows its raw bytes (\\xe4), which is what BPE sees."""
+    pieces = [enc.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
+    if color:
+        return "".join(f"{SHOW_COLORS[k % 2]}{p}{RESET}" for k, p in enumerate(pieces))
+    return sep.join(pieces)
+
+
 def run_demo(args: argparse.Namespace) -> None:
     label, text = demo_text(args.text)
     heading(f"Step 1: words ({label}, {len(text):,} characters)")
     demo_words(text)
+    heading("Step 2: byte-pair encoding (GPT-2)")
+    demo_bpe(text)
 
 
 def heading(title: str) -> None:
@@ -128,3 +261,17 @@ def demo_words(text: str) -> None:
     print(f"V2 vocabulary of {len(vocab2):,} with {words.ENDOFTEXT} and {words.UNK}")
     print(f"V2 encode: {sample!r}\n        -> {ids}")
     print(f"V2 decode: {v2.decode(ids)!r}")
+
+
+def demo_bpe(text: str) -> None:
+    enc = get_encoding("gpt2")
+    sample = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
+    ids = enc.encode(sample, allowed_special={"<|endoftext|>"})
+    print(f"{enc}: {sample!r}")
+    print(f"  -> {ids}")
+    print(f"  tokens: {render_tokens(enc, ids, color=False)}")
+    print(f"  decode: {enc.decode(ids)!r}")
+    ids = enc.encode_ordinary(text)
+    n_words = len(words.split_words(text))
+    print(f"the whole text: {len(ids):,} GPT-2 tokens for {n_words:,} words "
+          f"({len(ids) / max(n_words, 1):.2f} tokens per word), first {ids[:10]}")

@@ -18,7 +18,6 @@ import hashlib
 import os
 import pathlib
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 
 
@@ -126,6 +125,8 @@ def _download(name: str, known: KnownFile, rejected: list[str]) -> pathlib.Path:
     )
     if rejected:
         hint += f" (rejected for a wrong sha256: {', '.join(rejected)})"
+    import urllib.request  # here, not at the top: it pulls in ssl and http for every import
+
     try:
         with urllib.request.urlopen(known.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             content = response.read()

@@ -1,0 +1,23 @@
+"""Step 2: byte-level BPE, token for token the same as tiktoken.
+
+- `patterns.py`  how text is split into pieces (GPT-2's and cl100k's patterns)
+- `merge.py`     the merge loop: one piece of bytes -> token IDs
+- `encoding.py`  `Encoding`: special tokens, split, cached merges; encode and decode
+- `files.py`     .tiktoken, GPT-2's encoder.json + vocab.bpe, npllm's own .npllm-bpe
+- `registry.py`  `get_encoding("gpt2" | "r50k_base" | "cl100k_base")`
+"""
+
+from npllm.bpe.encoding import Encoding
+from npllm.bpe.files import load_encoding, load_tiktoken_bpe
+from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN
+from npllm.bpe.registry import get_encoding, list_encoding_names
+
+__all__ = [
+    "Encoding",
+    "get_encoding",
+    "list_encoding_names",
+    "load_encoding",
+    "load_tiktoken_bpe",
+    "GPT2_PATTERN",
+    "CL100K_PATTERN",
+]

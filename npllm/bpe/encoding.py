@@ -1,0 +1,404 @@
+"""`Encoding`: text to token IDs and back, with tiktoken's API and tiktoken's exact output.
+
+Encoding a text is three steps:
+
+1. special tokens: cut the text around the special tokens it is allowed to contain (and
+   refuse the ones it is not, before doing any work);
+2. split: cut each stretch of ordinary text into pieces with the encoding's pattern;
+3. merge: look each piece up in a cache of piece -> IDs; a piece seen for the first time
+   goes through the merge loop (`merge.py`) once and is remembered.
+
+A warm encode is therefore one regex scan plus one dict lookup per piece. What this module
+leaves out: the file formats (`files.py`), the known encodings (`registry.py`), training.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+import regex
+
+from npllm.bpe.merge import encode_piece
+from npllm.bpe.patterns import compile_ascii
+
+PIECE_CACHE_SIZE = 1 << 17  # distinct pieces remembered; tinyshakespeare has about 15,000
+PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
+
+
+class PieceCache(dict):
+    """str piece -> tuple of token IDs, filled on first sight, at most `maxsize` entries.
+
+    A dict subclass so that a hit is a plain C-level `dict.__getitem__`; only a miss runs
+    Python (`__missing__`). When full it starts over, which keeps memory bounded and costs
+    one cold pass at worst.
+    """
+
+    def __init__(self, ranks: Mapping[bytes, int], maxsize: int = PIECE_CACHE_SIZE):
+        super().__init__()
+        self.ranks = ranks  # bytes -> int
+        self.maxsize = maxsize
+
+    def __missing__(self, piece: str) -> tuple[int, ...]:
+        ids = tuple(encode_piece(self.ranks, piece.encode("utf-8")))
+        if len(self) >= self.maxsize:
+            self.clear()
+        self[piece] = ids
+        return ids
+
+
+class Encoding:
+    """A byte-level BPE encoding: ranks, a split pattern and special tokens.
+
+    >>> enc = get_encoding("gpt2")
+    >>> enc.encode("hello world")
+    [31373, 995]
+    """
+
+    # --- construction ----------------------------------------------------------------------
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        pat_str: str,
+        mergeable_ranks: Mapping[bytes, int],
+        special_tokens: Mapping[str, int],
+        explicit_n_vocab: int | None = None,
+    ):
+        _check_model(name, pat_str, mergeable_ranks, special_tokens)
+        self.name = name
+        self._pat_str = pat_str
+        self._mergeable_ranks = dict(mergeable_ranks)  # bytes -> int
+        self._special_tokens = dict(special_tokens)  # str -> int
+        self._explicit_n_vocab = explicit_n_vocab
+        self.max_token_value = max(
+            max(self._mergeable_ranks.values(), default=-1),
+            max(self._special_tokens.values(), default=0),
+        )
+        if explicit_n_vocab is not None:
+            n_tokens = len(self._mergeable_ranks) + len(self._special_tokens)
+            if n_tokens != explicit_n_vocab or self.max_token_value != explicit_n_vocab - 1:
+                raise ValueError(
+                    f"explicit_n_vocab={explicit_n_vocab} disagrees with the vocabulary: "
+                    f"{n_tokens} tokens, highest ID {self.max_token_value}"
+                )
+        self._decoder = {rank: token for token, rank in self._mergeable_ranks.items()}  # int -> bytes
+        self._decoder.update((i, s.encode("utf-8")) for s, i in self._special_tokens.items())
+        self._pattern = regex.compile(pat_str)
+        self._ascii_pattern = compile_ascii(pat_str)  # None unless the pattern is a known one
+        self._piece_ids = PieceCache(self._mergeable_ranks)  # str -> tuple[int, ...]
+
+    def __repr__(self) -> str:
+        return f"Encoding({self.name!r}, n_vocab={self.n_vocab})"
+
+    # pickling (for worker processes): the model only; caches and compiled patterns rebuild.
+    def __getstate__(self) -> dict:
+        return {
+            "name": self.name,
+            "pat_str": self._pat_str,
+            "mergeable_ranks": self._mergeable_ranks,
+            "special_tokens": self._special_tokens,
+            "explicit_n_vocab": self._explicit_n_vocab,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state.pop("name"), **state)
+
+    # --- properties --------------------------------------------------------------------------
+
+    @property
+    def pat_str(self) -> str:
+        return self._pat_str
+
+    @property
+    def n_vocab(self) -> int:
+        """One more than the highest token ID (tiktoken's definition)."""
+        return self.max_token_value + 1
+
+    @property
+    def eot_token(self) -> int:
+        return self._special_tokens["<|endoftext|>"]
+
+    @functools.cached_property
+    def special_tokens_set(self) -> frozenset[str]:
+        return frozenset(self._special_tokens)
+
+    @property
+    def mergeable_ranks(self) -> dict[bytes, int]:
+        """A copy of the byte-token ranks (bytes -> int)."""
+        return dict(self._mergeable_ranks)
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self._special_tokens)
+
+    # --- encoding ----------------------------------------------------------------------------
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Text -> IDs, special-token text encoded as ordinary text. "hello world" -> [31373, 995]"""
+        _check_text(text)
+        try:
+            return self._encode_ordinary(text)
+        except UnicodeEncodeError:
+            return self._encode_ordinary(_replace_lone_surrogates(text))
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: str | Collection[str] = frozenset(),
+        disallowed_special: str | Collection[str] = "all",
+    ) -> list[int]:
+        """Text -> IDs, with tiktoken's guard against special tokens in user text.
+
+        By default any special-token text is a ValueError. `allowed_special` (a set, or
+        "all") lets those tokens through as their IDs; `disallowed_special=()` encodes the
+        rest as ordinary text.
+        """
+        _check_text(text)
+        allowed = self._allowed_set(allowed_special)
+        self._refuse_disallowed(text, allowed, disallowed_special)
+        try:
+            return self._encode_with_specials(text, allowed)
+        except UnicodeEncodeError:
+            return self._encode_with_specials(_replace_lone_surrogates(text), allowed)
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        """The ID of text that is exactly one token (special tokens included), else KeyError."""
+        token = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else bytes(text_or_bytes)
+        if token in self._mergeable_ranks:
+            return self._mergeable_ranks[token]
+        special = token.decode("utf-8", errors="replace")
+        if special in self._special_tokens:
+            return self._special_tokens[special]
+        raise KeyError(token)
+
+    def encode_ordinary_batch(self, text: Sequence[str], *, num_threads: int = 8) -> list[list[int]]:
+        """`encode_ordinary` over a list of texts, in order; large batches use worker processes
+        (at most `num_threads`, at most the number of cores), since the merge loop holds the GIL."""
+        texts = _check_batch(text)
+        workers = _batch_workers(texts, num_threads)
+        if workers <= 1:
+            return [self.encode_ordinary(t) for t in texts]
+        return _map_in_processes(self, texts, workers, _worker_encode_ordinary, ())
+
+    def encode_batch(
+        self,
+        text: Sequence[str],
+        *,
+        num_threads: int = 8,
+        allowed_special: str | Collection[str] = frozenset(),
+        disallowed_special: str | Collection[str] = "all",
+    ) -> list[list[int]]:
+        """`encode` over a list of texts, in order; every text is checked before any is encoded."""
+        texts = _check_batch(text)
+        allowed = self._allowed_set(allowed_special)
+        for t in texts:
+            self._refuse_disallowed(t, allowed, disallowed_special)
+        workers = _batch_workers(texts, num_threads)
+        if workers <= 1:
+            return [self.encode(t, allowed_special=allowed, disallowed_special=()) for t in texts]
+        return _map_in_processes(self, texts, workers, _worker_encode, (allowed,))
+
+    # --- decoding ----------------------------------------------------------------------------
+
+    def decode_bytes(self, tokens: Iterable[int]) -> bytes:
+        """IDs -> the bytes they stand for. An unknown ID is a KeyError naming it."""
+        tokens = list(tokens)
+        try:
+            return b"".join(map(self._decoder.__getitem__, tokens))
+        except (KeyError, TypeError):
+            raise self._unknown_token(tokens) from None
+
+    def decode(self, tokens: Iterable[int], errors: str = "replace") -> str:
+        """IDs -> text. IDs that end inside a UTF-8 character follow `errors` ("replace": U+FFFD)."""
+        return self.decode_bytes(tokens).decode("utf-8", errors=errors)
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        """The bytes of one token (special tokens included); KeyError for an unknown ID."""
+        try:
+            return self._decoder[token]
+        except (KeyError, TypeError):
+            raise KeyError(token) from None
+
+    def decode_tokens_bytes(self, tokens: Iterable[int]) -> list[bytes]:
+        """IDs -> one bytes object per token. [31373, 995] -> [b"hello", b" world"]"""
+        return [self.decode_single_token_bytes(t) for t in tokens]
+
+    # --- files -------------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Write this encoding in npllm's plain-text format (see `npllm.bpe.files`)."""
+        from npllm.bpe.files import save_encoding
+
+        save_encoding(self, path)
+
+    # --- the inside --------------------------------------------------------------------------
+
+    def _encode_ordinary(self, text: str) -> list[int]:
+        """Split, then one cache lookup per piece. May raise UnicodeEncodeError (surrogates)."""
+        if self._ascii_pattern is not None and text.isascii():
+            pieces = self._ascii_pattern.findall(text)  # same pieces, faster (patterns.py)
+        else:
+            pieces = self._pattern.findall(text)
+        # iconcat is list += tuple, in place: the flattening costs one C call per piece.
+        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, pieces), [])
+
+    def _encode_with_specials(self, text: str, allowed: frozenset[str]) -> list[int]:
+        if not allowed:
+            return self._encode_ordinary(text)
+        ids = []
+        start = 0
+        for match in _special_token_regex(allowed).finditer(text):
+            ids += self._encode_ordinary(text[start : match.start()])
+            ids.append(self._special_tokens[match.group()])
+            start = match.end()
+        ids += self._encode_ordinary(text[start:])
+        return ids
+
+    def _allowed_set(self, allowed_special: str | Collection[str]) -> frozenset[str]:
+        if allowed_special == "all":
+            return self.special_tokens_set
+        if isinstance(allowed_special, str):
+            raise TypeError('allowed_special must be "all" or a set of special-token strings')
+        # As in tiktoken, a name that is not a special token of this encoding is ignored:
+        # no text can match it as a special token.
+        return frozenset(allowed_special) & self.special_tokens_set
+
+    def _refuse_disallowed(
+        self, text: str, allowed: frozenset[str], disallowed_special: str | Collection[str]
+    ) -> None:
+        if disallowed_special == "all":
+            disallowed = self.special_tokens_set - allowed
+        elif isinstance(disallowed_special, str):
+            raise TypeError('disallowed_special must be "all" or a collection of special tokens')
+        else:
+            disallowed = frozenset(disallowed_special)
+        if not disallowed:
+            return
+        match = _special_token_regex(disallowed).search(text)
+        if match:
+            token = match.group()
+            raise ValueError(
+                f"Encountered text corresponding to disallowed special token {token!r} at "
+                f"character {match.start()}.\n"
+                f"To encode it as the special token, pass allowed_special={{{token!r}}} "
+                f'(or "all").\n'
+                f"To encode it as ordinary text, pass disallowed_special=() or use "
+                f"encode_ordinary."
+            )
+
+    def _unknown_token(self, tokens: list) -> KeyError:
+        for t in tokens:
+            if not _is_int(t):
+                return KeyError(f"token IDs must be integers, got {t!r} ({type(t).__name__})")
+            if t not in self._decoder:
+                return KeyError(
+                    f"token ID {t} is not in the vocabulary of {self.name!r} "
+                    f"(IDs 0..{self.max_token_value})"
+                )
+        return KeyError("unknown token")  # not reached: some token failed the lookup
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=128)
+def _special_token_regex(tokens: frozenset[str]) -> regex.Pattern:
+    """One alternation of the tokens, longest first so a longer token wins over its prefix."""
+    return regex.compile("|".join(regex.escape(t) for t in sorted(tokens, key=len, reverse=True)))
+
+
+def _replace_lone_surrogates(text: str) -> str:
+    """Join valid surrogate pairs, turn lone surrogates into U+FFFD: what tiktoken does."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _is_int(x: object) -> bool:
+    return hasattr(x, "__index__") and not isinstance(x, bool)
+
+
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+
+
+def _check_batch(texts: object) -> list[str]:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("a batch must be a list of str, not a single str; use encode() for one text")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"batch item {i} must be a str, got {type(t).__name__}")
+    return texts
+
+
+def _check_model(name: object, pat_str: object, ranks: object, special_tokens: object) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if not isinstance(pat_str, str):
+        raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
+    if not isinstance(ranks, Mapping) or not isinstance(special_tokens, Mapping):
+        raise TypeError("mergeable_ranks must map bytes to int and special_tokens str to int")
+    seen_ranks = set()
+    for token, rank in ranks.items():
+        if not isinstance(token, bytes) or not _is_int(rank) or rank < 0:
+            raise TypeError(f"mergeable_ranks must map bytes to int >= 0, got {token!r}: {rank!r}")
+        if rank in seen_ranks:
+            raise ValueError(f"mergeable_ranks gives rank {rank} to more than one token")
+        seen_ranks.add(rank)
+    for token, rank in special_tokens.items():
+        if not isinstance(token, str) or not _is_int(rank) or rank < 0:
+            raise TypeError(f"special_tokens must map str to int >= 0, got {token!r}: {rank!r}")
+        if rank in seen_ranks:
+            raise ValueError(f"special token {token!r} has ID {rank}, which another token has too")
+        seen_ranks.add(rank)
+    try:
+        regex.compile(pat_str)
+    except regex.error as e:
+        raise ValueError(f"pat_str is not a valid regular expression: {e}") from None
+
+
+# --- batches in worker processes --------------------------------------------------------------
+
+_worker_encoding: Encoding | None = None  # set once in each worker process
+
+
+def _batch_workers(texts: list[str], num_threads: int) -> int:
+    if not _is_int(num_threads) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+    if len(texts) < 2 or sum(map(len, texts)) < PARALLEL_MIN_CHARS:
+        return 1
+    return min(num_threads, os.cpu_count() or 1, len(texts))
+
+
+def _map_in_processes(enc: Encoding, texts: list[str], workers: int, fn, args: tuple) -> list[list[int]]:
+    """fn(text, *args) for each text in `workers` processes, results in the input order.
+
+    The encoding reaches each worker once (inherited on fork, pickled otherwise), not once
+    per text.
+    """
+    import multiprocessing  # here, not at the top: only large batches need processes
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    chunksize = max(1, len(texts) // (workers * 4))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(enc,)) as pool:
+        return list(pool.map(fn, texts, *[[a] * len(texts) for a in args], chunksize=chunksize))
+
+
+def _worker_init(enc: Encoding) -> None:
+    global _worker_encoding
+    _worker_encoding = enc
+
+
+def _worker_encode_ordinary(text: str) -> list[int]:
+    return _worker_encoding.encode_ordinary(text)
+
+
+def _worker_encode(text: str, allowed: frozenset[str]) -> list[int]:
+    return _worker_encoding.encode(text, allowed_special=allowed, disallowed_special=())

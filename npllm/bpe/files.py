@@ -1,0 +1,201 @@
+"""BPE vocabulary files: reading tiktoken's and GPT-2's formats, and npllm's own.
+
+- tiktoken's `.tiktoken`: one `base64(token bytes) rank` line per token.
+- GPT-2's published pair: `encoder.json` (token string -> ID, in the "byte-to-unicode"
+  alphabet that makes every byte a printable character) and `vocab.bpe` (the merges, in
+  order). `load_gpt2_ranks` turns them into byte ranks and checks one against the other.
+- npllm's `.npllm-bpe`: a first line `npllm-bpe v1`, one JSON line (name, pat_str,
+  special_tokens, explicit_n_vocab), then tiktoken's rank lines; plain text, never pickle.
+
+Every reader checks what it reads and reports a bad line with its line number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import pathlib
+import tempfile
+
+MAGIC = "npllm-bpe v1"
+
+
+def load_tiktoken_bpe(path) -> dict[bytes, int]:
+    """A `.tiktoken` file -> {token bytes: rank}."""
+    path = pathlib.Path(path)
+    with open(path, "rb") as f:
+        return _parse_rank_lines(f, path, first_line_number=1)
+
+
+def save_encoding(enc, path) -> None:
+    """Write `enc` as a `.npllm-bpe` file (atomically: a temp file, then a rename)."""
+    header = {
+        "name": enc.name,
+        "pat_str": enc.pat_str,
+        "special_tokens": enc.special_tokens,
+        "explicit_n_vocab": enc._explicit_n_vocab,
+    }
+    lines = [MAGIC, json.dumps(header, ensure_ascii=False)]
+    ranked = sorted(enc.mergeable_ranks.items(), key=lambda item: item[1])
+    lines += [f"{base64.b64encode(token).decode('ascii')} {rank}" for token, rank in ranked]
+    _write_atomically(pathlib.Path(path), "\n".join(lines) + "\n")
+
+
+def load_encoding(path):
+    """Read a `.npllm-bpe` file back into an `Encoding`."""
+    from npllm.bpe.encoding import Encoding
+
+    path = pathlib.Path(path)
+    with open(path, "rb") as f:
+        first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+        if first != MAGIC:
+            raise ValueError(f"{path}: line 1 is {first[:40]!r}, expected {MAGIC!r}: not an npllm BPE file")
+        header = _parse_header(f.readline(), path)
+        ranks = _parse_rank_lines(f, path, first_line_number=3)
+    return Encoding(
+        header["name"],
+        pat_str=header["pat_str"],
+        mergeable_ranks=ranks,
+        special_tokens=header["special_tokens"],
+        explicit_n_vocab=header.get("explicit_n_vocab"),
+    )
+
+
+# --- GPT-2's encoder.json + vocab.bpe -------------------------------------------------------
+
+
+def gpt2_bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's alphabet: each byte as a printable character. 65 ("A") -> "A", 32 (" ") -> "Ġ".
+
+    Printable Latin-1 bytes stand for themselves; the other 68 bytes (controls, space, NBSP,
+    soft hyphen) take the characters from U+0100 up, in byte order.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table = {b: chr(b) for b in printable}
+    shifted = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + shifted)
+            shifted += 1
+    return table
+
+
+def load_gpt2_ranks(encoder_json_path, vocab_bpe_path) -> dict[bytes, int]:
+    """GPT-2's published files -> {token bytes: rank}, checked against each other.
+
+    The ranks come from encoder.json; vocab.bpe must list, in rank order, exactly the
+    merges that build tokens 256 onwards, each from two tokens that exist before it.
+    """
+    encoder_json_path, vocab_bpe_path = pathlib.Path(encoder_json_path), pathlib.Path(vocab_bpe_path)
+    char_to_byte = {c: b for b, c in gpt2_bytes_to_unicode().items()}
+
+    def to_bytes(token: str, where: str) -> bytes:
+        try:
+            return bytes(char_to_byte[c] for c in token)
+        except KeyError as e:
+            raise ValueError(f"{where}: {token!r} has the character {e.args[0]!r}, outside GPT-2's byte alphabet") from None
+
+    try:
+        encoder = json.loads(encoder_json_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{encoder_json_path}: not a valid JSON file ({e})") from None
+    if not isinstance(encoder, dict) or not all(isinstance(v, int) for v in encoder.values()):
+        raise ValueError(f"{encoder_json_path}: expected one JSON object of token -> int")
+    ranks = {}  # bytes -> int
+    for token, rank in encoder.items():
+        if token in ("<|endoftext|>", "<|startoftext|>"):
+            continue  # special tokens, not byte tokens
+        ranks[to_bytes(token, str(encoder_json_path))] = rank
+
+    try:
+        merge_lines = vocab_bpe_path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{vocab_bpe_path}: not UTF-8 text ({e})") from None
+    if not merge_lines[0].startswith("#version"):
+        raise ValueError(f"{vocab_bpe_path}: line 1 should be the '#version' header, got {merge_lines[0][:40]!r}")
+    merges = [line for line in merge_lines[1:] if line]
+    if len(ranks) != 256 + len(merges):
+        raise ValueError(
+            f"{encoder_json_path} has {len(ranks)} byte tokens but {vocab_bpe_path} has "
+            f"{len(merges)} merges (expected 256 + merges): one of the files is truncated"
+        )
+    missing = [b for b in range(256) if bytes([b]) not in ranks]
+    if missing:
+        raise ValueError(f"{encoder_json_path}: the single bytes {missing[:10]} have no token")
+    for line_number, line in enumerate(merge_lines[1:], start=2):
+        if not line:
+            continue
+        pair = line.split(" ")
+        if len(pair) != 2:
+            raise ValueError(f"{vocab_bpe_path}: line {line_number} should be two tokens, got {line!r}")
+        left, right = (to_bytes(t, f"{vocab_bpe_path}: line {line_number}") for t in pair)
+        expected = 256 + line_number - 2
+        merged = left + right
+        if ranks.get(merged) != expected or left not in ranks or right not in ranks:
+            raise ValueError(
+                f"{vocab_bpe_path}: line {line_number} merges {pair[0]!r} + {pair[1]!r}, but "
+                f"{encoder_json_path} gives that token ID {ranks.get(merged)} (expected {expected})"
+            )
+    return ranks
+
+
+# --- the inside -------------------------------------------------------------------------------
+
+
+def _parse_rank_lines(lines, path: pathlib.Path, first_line_number: int) -> dict[bytes, int]:
+    """`base64 rank` lines (bytes) -> {token: rank}; a bad line is a ValueError naming it."""
+    ranks = {}  # bytes -> int
+    ranks_seen = set()
+    for line_number, line in enumerate(lines, start=first_line_number):
+        line = line.strip()
+        if not line:
+            continue
+        fields = line.split()
+        try:
+            if len(fields) != 2:
+                raise ValueError("expected 'base64-token rank'")
+            token = base64.b64decode(fields[0], validate=True)
+            rank = int(fields[1])
+            if rank < 0:
+                raise ValueError("a rank must be >= 0")
+        except (ValueError, binascii.Error) as e:
+            shown = line[:60].decode("utf-8", errors="replace")
+            raise ValueError(f"{path}: line {line_number} ({shown!r}) is not a rank line: {e}") from None
+        if token in ranks:
+            raise ValueError(f"{path}: line {line_number}: token {token!r} appears twice")
+        if rank in ranks_seen:
+            raise ValueError(f"{path}: line {line_number}: rank {rank} appears twice")
+        ranks[token] = rank
+        ranks_seen.add(rank)
+    if not ranks:
+        raise ValueError(f"{path}: no rank lines: the file is empty or truncated")
+    return ranks
+
+
+def _parse_header(line: bytes, path: pathlib.Path) -> dict:
+    try:
+        header = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: line 2 is not the JSON header ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: line 2 must be a JSON object")
+    for key, kind in (("name", str), ("pat_str", str), ("special_tokens", dict)):
+        if not isinstance(header.get(key), kind):
+            raise ValueError(f"{path}: line 2: the header needs {key!r} as a {kind.__name__}")
+    n_vocab = header.get("explicit_n_vocab")
+    if n_vocab is not None and not isinstance(n_vocab, int):
+        raise ValueError(f"{path}: line 2: explicit_n_vocab must be an int or null")
+    return header
+
+
+def _write_atomically(path: pathlib.Path, content: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise

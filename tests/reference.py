@@ -1,0 +1,57 @@
+"""tiktoken, the reference npllm's BPE is checked against, for the tests that compare with it.
+
+`tiktoken_encoding(name)` returns `tiktoken.get_encoding(name)`. Where tiktoken is not
+installed or its vocabulary files cannot be loaded (offline, no cache), the calling test is
+skipped -- unless `NPLLM_REQUIRE_REFERENCES=1`, as in CI, where the same problem fails the test
+instead, so a parity test can never pass by being skipped.
+
+Imported by the tests as `from reference import tiktoken_encoding`: pytest puts `tests/` on
+`sys.path` when it imports a test module from it (the folder has no `__init__.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+REQUIRE_ENV = "NPLLM_REQUIRE_REFERENCES"
+
+
+def references_required() -> bool:
+    """True when a missing reference must fail a test rather than skip it (CI)."""
+    return os.environ.get(REQUIRE_ENV, "").strip() == "1"
+
+
+def _unavailable(what: str, error: BaseException):
+    message = f"{what}: {type(error).__name__}: {error}"
+    if references_required():
+        pytest.fail(f"{message} ({REQUIRE_ENV}=1, so the reference must be available)", pytrace=False)
+    pytest.skip(f"{message} (set {REQUIRE_ENV}=1 to make this a failure)")
+
+
+def tiktoken_module():
+    """The `tiktoken` module itself (for `tiktoken.load`), or skip/fail as above."""
+    try:
+        import tiktoken
+        import tiktoken.load
+    except Exception as e:  # ImportError, or a broken install
+        _unavailable("tiktoken cannot be imported", e)
+    return tiktoken
+
+
+@functools.lru_cache(maxsize=None)
+def _load(name: str):
+    import tiktoken
+
+    return tiktoken.get_encoding(name)
+
+
+def tiktoken_encoding(name: str):
+    """`tiktoken.get_encoding(name)`, or skip/fail as above. Built once per process."""
+    tiktoken_module()
+    try:
+        return _load(name)  # a failure is not cached by lru_cache: the next call tries again
+    except Exception as e:  # a download refused offline, a bad cache file, ...
+        _unavailable(f"tiktoken cannot load the encoding {name!r}", e)
