@@ -269,7 +269,7 @@ def demo_bpe(text: str) -> None:
     ids = enc.encode(sample, allowed_special={"<|endoftext|>"})
     print(f"{enc}: {sample!r}")
     print(f"  -> {ids}")
-    print(f"  tokens: {render_tokens(enc, ids, color=False)}")
+    print(f"  tokens: [{render_tokens(enc, ids, color=False, sep='][')}]")
     print(f"  decode: {enc.decode(ids)!r}")
     ids = enc.encode_ordinary(text)
     n_words = len(words.split_words(text))

@@ -1,0 +1,33 @@
+"""The README cannot drift: its Python snippets run as doctests, and the demo output it shows
+is what `npllm demo` prints."""
+
+import doctest
+import pathlib
+
+from npllm.cli import main
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_snippets_run_and_print_what_they_show():
+    result = doctest.testfile(str(README), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10
+    assert result.failed == 0
+
+
+def test_readme_shows_the_demo_output(capsys):
+    assert main(["demo"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed in README.read_text(encoding="utf-8")
+
+
+def test_readme_quick_start_commands():
+    text = README.read_text(encoding="utf-8")
+    assert 'pip install -e . && npllm demo' in text
+    assert 'pip install -e ".[test]" && python -m pytest' in text
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'pip install -e ".[test]" && python -m pytest' in ci
+    assert "set -euo pipefail" in ci
