@@ -2,7 +2,7 @@
 
 Step 1, words: `split_words`, `build_vocab`, `SimpleTokenizerV1`, `SimpleTokenizerV2`.
 Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `load_encoding`,
-`load_tiktoken_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`.
+`load_tiktoken_bpe`, `train_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`.
 Data files: `npllm.data.path(name)`.
 """
 
@@ -16,6 +16,7 @@ from npllm.bpe import (
     list_encoding_names,
     load_encoding,
     load_tiktoken_bpe,
+    train_bpe,
 )
 from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
 
@@ -30,6 +31,7 @@ __all__ = [
     "list_encoding_names",
     "load_encoding",
     "load_tiktoken_bpe",
+    "train_bpe",
     "GPT2_PATTERN",
     "CL100K_PATTERN",
 ]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import numpy as np
 
 import npllm
 from npllm import data, words
-from npllm.bpe import Encoding, get_encoding, list_encoding_names, load_encoding
+from npllm.bpe import Encoding, get_encoding, list_encoding_names, load_encoding, train_bpe
+from npllm.bpe.patterns import PATTERNS_BY_NAME
 
 
 class CLIError(Exception):
@@ -87,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="alternate colours instead of marks (auto: on a terminal)")
     p.set_defaults(run=run_show)
+
+    p = sub.add_parser("train-bpe", help="step 2: learn a BPE vocabulary from a text file")
+    p.add_argument("file", metavar="FILE", help="a UTF-8 text file (read in chunks; any size)")
+    p.add_argument("--vocab-size", type=int, required=True, metavar="N", help="tokens to end with (>= 256)")
+    p.add_argument("--pattern", choices=sorted(PATTERNS_BY_NAME), default="gpt2", help="the split pattern (default: gpt2)")
+    p.add_argument("--special", action="append", default=[], metavar="TOKEN",
+                   help='a special token, e.g. "<|endoftext|>" (repeatable); IDs follow the merges')
+    p.add_argument("--name", help="the encoding's name (default: the output file's stem)")
+    p.add_argument("-o", "--out", required=True, metavar="MODEL.npllm-bpe", help="where to save the encoding")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=run_train_bpe)
     return parser
 
 
@@ -228,6 +241,31 @@ def render_tokens(enc: Encoding, ids: list[int], *, color: bool, sep: str = "|")
     if color:
         return "".join(f"{SHOW_COLORS[k % 2]}{p}{RESET}" for k, p in enumerate(pieces))
     return sep.join(pieces)
+
+
+def run_train_bpe(args: argparse.Namespace) -> None:
+    import pathlib
+
+    source = pathlib.Path(args.file)
+    if not source.is_file():
+        raise CLIError(f"no such file: {args.file}")
+    out = pathlib.Path(args.out)
+    if not out.parent.is_dir():
+        raise CLIError(f"cannot write {args.out}: no folder {out.parent}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        enc = train_bpe(
+            source,
+            args.vocab_size,
+            pat_str=PATTERNS_BY_NAME[args.pattern],
+            special_tokens=args.special,
+            progress=not args.quiet,
+            name=args.name or out.stem,
+        )
+    for warning in caught:
+        print(f"npllm: warning: {warning.message}", file=sys.stderr)
+    enc.save(out)
+    print(f"saved {enc} to {out} (readable dump: {out.with_suffix('.vocab')})", file=sys.stderr)
 
 
 def run_demo(args: argparse.Namespace) -> None:

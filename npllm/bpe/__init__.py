@@ -5,12 +5,14 @@
 - `encoding.py`  `Encoding`: special tokens, split, cached merges; encode and decode
 - `files.py`     .tiktoken, GPT-2's encoder.json + vocab.bpe, npllm's own .npllm-bpe
 - `registry.py`  `get_encoding("gpt2" | "r50k_base" | "cl100k_base")`
+- `train.py`     `train_bpe`: learn your own merges, fast; `train_reference.py`: the same, slowly
 """
 
 from npllm.bpe.encoding import Encoding
 from npllm.bpe.files import load_encoding, load_tiktoken_bpe
 from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN
 from npllm.bpe.registry import get_encoding, list_encoding_names
+from npllm.bpe.train import train_bpe
 
 __all__ = [
     "Encoding",
@@ -18,6 +20,7 @@ __all__ = [
     "list_encoding_names",
     "load_encoding",
     "load_tiktoken_bpe",
+    "train_bpe",
     "GPT2_PATTERN",
     "CL100K_PATTERN",
 ]

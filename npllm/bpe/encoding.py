@@ -231,7 +231,8 @@ class Encoding:
     # --- files -------------------------------------------------------------------------------
 
     def save(self, path) -> None:
-        """Write this encoding in npllm's plain-text format (see `npllm.bpe.files`)."""
+        """Write this encoding in npllm's plain-text format (see `npllm.bpe.files`), and a
+        readable `.vocab` dump of every token and the two it was merged from beside it."""
         from npllm.bpe.files import save_encoding
 
         save_encoding(self, path)

@@ -29,8 +29,9 @@ def load_tiktoken_bpe(path) -> dict[bytes, int]:
         return _parse_rank_lines(f, path, first_line_number=1)
 
 
-def save_encoding(enc, path) -> None:
-    """Write `enc` as a `.npllm-bpe` file (atomically: a temp file, then a rename)."""
+def save_encoding(enc, path) -> pathlib.Path:
+    """Write `enc` as a `.npllm-bpe` file (atomically: a temp file, then a rename), and a
+    readable `.vocab` dump beside it. Returns the path of the dump."""
     header = {
         "name": enc.name,
         "pat_str": enc.pat_str,
@@ -40,7 +41,53 @@ def save_encoding(enc, path) -> None:
     lines = [MAGIC, json.dumps(header, ensure_ascii=False)]
     ranked = sorted(enc.mergeable_ranks.items(), key=lambda item: item[1])
     lines += [f"{base64.b64encode(token).decode('ascii')} {rank}" for token, rank in ranked]
-    _write_atomically(pathlib.Path(path), "\n".join(lines) + "\n")
+    path = pathlib.Path(path)
+    _write_atomically(path, "\n".join(lines) + "\n")
+    dump = path.with_suffix(".vocab") if path.suffix != ".vocab" else path.with_name(path.name + ".txt")
+    _write_atomically(dump, vocab_dump(enc.mergeable_ranks, enc.special_tokens))
+    return dump
+
+
+def vocab_dump(ranks: dict[bytes, int], special_tokens: dict[str, int]) -> str:
+    """One line per token, for people: `[t][he] -> [the] 256`; single bytes as `[a] 97`.
+
+    Not read back by anything. Control characters and bytes that are not UTF-8 on their
+    own are shown escaped, so every line is one line.
+    """
+    by_rank = sorted(ranks.items(), key=lambda item: item[1])
+    lines = []
+    for token, rank in by_rank:
+        parents = _parents(ranks, token, rank) if len(token) > 1 else None
+        if parents:
+            left, right = parents
+            lines.append(f"[{render_token(left)}][{render_token(right)}] -> [{render_token(token)}] {rank}")
+        else:
+            lines.append(f"[{render_token(token)}] {rank}")
+    lines += [f"[{name}] {i} (special)" for name, i in sorted(special_tokens.items(), key=lambda item: item[1])]
+    return "\n".join(lines) + "\n"
+
+
+def render_token(token: bytes) -> str:
+    """b"a\\nb" -> "a\\u000ab"; invalid UTF-8 bytes as \\xNN. Printable text stays as it is."""
+    text = token.decode("utf-8", errors="backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
+def _parents(ranks: dict[bytes, int], token: bytes, rank: int) -> tuple[bytes, bytes] | None:
+    """The two tokens BPE joins last to build `token`: its own merge loop run with only the
+    tokens ranked below it. None if that does not end in exactly two parts."""
+    parts = [token[i : i + 1] for i in range(len(token))]
+    while len(parts) > 2:
+        best = None  # (rank, index)
+        for i in range(len(parts) - 1):
+            r = ranks.get(parts[i] + parts[i + 1])
+            if r is not None and r < rank and (best is None or r < best[0]):
+                best = (r, i)
+        if best is None:
+            return None
+        i = best[1]
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def load_encoding(path):

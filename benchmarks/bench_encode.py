@@ -1,0 +1,349 @@
+"""Encoding speed: npllm's `encode_ordinary` against tiktoken's, and the merge loops against each other.
+
+For gpt2 and cl100k_base, on tinyshakespeare.txt unless said otherwise:
+
+- warm: the same Encoding after one untimed pass (every piece already in its cache) against
+  tiktoken's `encode_ordinary` (Rust, one thread). Target: npllm / tiktoken <= 1.5.
+- cold: a fresh Encoding per run, built before the clock starts; only its first encode of the
+  file is timed (every distinct piece goes through the merge loop once). Target <= 2.5.
+- multilingual: ~200 KB of Shakespeare mixed with sentences in eight scripts and emoji,
+  warm. Reported, no target (non-ASCII text takes the `regex` split, not the `re` one).
+- long pieces: "x" * 100_000, 1 MB of spaces, a 1 MB base64 blob; cold, in seconds per MB,
+  against npllm's own cold ordinary-text seconds per MB (target: within 10x) and tiktoken's.
+- batch: tinyshakespeare cut into 64 chunks at line boundaries, repeated to ~4 MB;
+  `encode_ordinary_batch(num_threads=2)` against a sequential loop and tiktoken's batch.
+- merge loops (gpt2 ranks): `merge_long` against `merge_short` on random pieces of 16-1024
+  bytes, to check `LONG_PIECE` in npllm/bpe/merge.py against data.
+
+Every input is checked equal to tiktoken's IDs before anything is timed. Without tiktoken
+the npllm figures are still measured and the rows say the baseline was skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+from dataclasses import dataclass
+
+import npllm
+from npllm import data
+from npllm.bpe import encoding as npllm_encoding
+from npllm.bpe.merge import LONG_PIECE, merge_long, merge_short
+
+from benchmarks.common import MB, Result, progress, scale, timeit
+
+ENCODINGS = ("gpt2", "cl100k_base")
+WARM_TARGET = 1.5  # npllm warm / tiktoken
+COLD_TARGET = 2.5  # npllm cold / tiktoken
+LONG_TARGET = 10.0  # long-piece s/MB / ordinary-text cold s/MB
+BATCH_WORKERS = 2
+BATCH_CHUNKS = 64
+MERGE_LENGTHS = (16, 32, 64, 128, 256, 512, 1024)  # bytes per piece
+MERGE_ALPHABET = b"abcde"  # few letters: many merges per piece, as in a long word or blob
+
+# Fixed sentences mixed into Shakespeare for the non-ASCII input, one per script.
+MULTILINGUAL = [
+    "Le cœur a ses raisons que la raison ne connaît point. Où est la bibliothèque ? À bientôt !",
+    "Größere Übungen fördern die Geschwindigkeit, sagte der Bäcker aus Köln, während er aß.",
+    "Tiếng Việt có sáu thanh: ngang, sắc, huyền, hỏi, ngã, nặng. Tôi yêu tiếng nước tôi.",
+    "Съешь же ещё этих мягких французских булок, да выпей чаю. Москва не сразу строилась.",
+    "我能吞下玻璃而不伤身体。今天的天气很好，我们去公园散步吧，然后喝一杯茶。",
+    "أنا قادر على أكل الزجاج و هذا لا يؤلمني. العلم نور والجهل ظلام.",
+    "मैं काँच खा सकता हूँ और मुझे उससे कोई चोट नहीं पहुंचती। भारत एक विशाल देश है।",
+    "Ξεσκεπάζω την ψυχοφθόρα βδελυγμία. Η γλώσσα μου έδωσαν ελληνική.",
+    "Ship it 🚀🚀 — tests pass ✅, coffee ☕, a family 👨‍👩‍👧‍👦 and flags 🇫🇷🇩🇪🇻🇳🇮🇳 🎉",
+]
+ACCENTS = str.maketrans({"e": "é", "a": "à", "o": "ö", "c": "ç", "u": "ü", "n": "ñ"})
+
+
+@dataclass(frozen=True)
+class Sizes:
+    repeat: int  # timed runs per figure
+    text_fraction: int  # use 1/text_fraction of tinyshakespeare for warm and cold
+    multilingual_bytes: int
+    x_chars: int
+    space_chars: int
+    base64_chars: int
+    batch_bytes: int
+    merge_bytes: int  # bytes of random pieces per merge timing
+
+
+FULL = Sizes(5, 1, 200_000, 100_000, 1_000_000, 1_000_000, 4_000_000, 64_000)
+QUICK = Sizes(3, 4, 50_000, 10_000, 100_000, 100_000, 1_100_000, 16_000)
+
+
+def run(quick: bool, profile: bool) -> list[Result]:
+    sizes = QUICK if quick else FULL
+    tiktoken, why_not = _import_tiktoken()
+    full_text = data.path("tinyshakespeare.txt").read_text(encoding="utf-8")
+    text = _head(full_text, len(full_text) // sizes.text_fraction)
+    results = []
+    for name in ENCODINGS:
+        ref, why = (None, why_not) if tiktoken is None else _tiktoken_encoding(tiktoken, name)
+        results += _encoding_rows(name, ref, why, text, full_text, sizes, tiktoken)
+    results += _merge_rows(sizes)
+    return results
+
+
+# --- one encoding ----------------------------------------------------------------------------
+
+
+def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> list[Result]:
+    """Warm, cold, multilingual, long pieces and batch rows for one encoding."""
+    enc = npllm.get_encoding(name)
+    model = dict(pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens=enc.special_tokens)
+
+    def fresh() -> npllm.Encoding:  # a new Encoding with an empty piece cache
+        return npllm.Encoding(name, **model)
+
+    def fresh_ref():  # a new tiktoken Encoding: the same, for tiktoken's cold runs
+        return tiktoken.Encoding(
+            name,
+            pat_str=ref._pat_str,
+            mergeable_ranks=ref._mergeable_ranks,
+            special_tokens=ref._special_tokens,
+        )
+
+    skipped = f"skipped: {why_skipped}"
+    repeat = sizes.repeat
+    label = "tinyshakespeare" if sizes.text_fraction == 1 else f"tinyshakespeare 1/{sizes.text_fraction}"
+    text_mb = len(text.encode("utf-8")) / MB
+    rows = []
+
+    # warm and cold, ordinary English
+    warm_enc = fresh()
+    _check(name, label, text, warm_enc.encode_ordinary(text), ref)  # also the untimed warming pass
+    progress(f"{name}: warm")
+    warm = timeit(lambda: warm_enc.encode_ordinary(text), repeat)
+    ref_warm = timeit(lambda: ref.encode_ordinary(text), repeat) if ref else None
+    rows.append(Result(
+        f"encode_ordinary warm, {name}, {label} ({text_mb:.2f} MB)", warm,
+        "tiktoken encode_ordinary (1 thread)", ref_warm, target=WARM_TARGET,
+        note=f"same Encoding after one untimed pass; {len(warm_enc._piece_ids)} cached pieces"
+        + ("" if ref else f"; {skipped}"),
+        profile=lambda: lambda: warm_enc.encode_ordinary(text),
+    ))
+
+    progress(f"{name}: cold")
+    cold = timeit(lambda e: e.encode_ordinary(text), repeat, warmup=0, setup=fresh)
+    ref_cold = timeit(lambda e: e.encode_ordinary(text), repeat, warmup=0, setup=fresh_ref) if ref else None
+    rows.append(Result(
+        f"encode_ordinary cold, {name}, {label}", cold,
+        "tiktoken encode_ordinary, fresh Encoding per run", ref_cold, target=COLD_TARGET,
+        note="fresh Encoding per run, built before the clock; first encode timed"
+        + ("" if ref else f"; {skipped}"),
+        profile=lambda: _bound(fresh(), text),
+    ))
+    cold_per_mb = scale(cold, 1 / text_mb)
+
+    # multilingual, warm
+    mixed = _multilingual(full_text, sizes.multilingual_bytes)
+    mixed_enc = fresh()
+    _check(name, "multilingual", mixed, mixed_enc.encode_ordinary(mixed), ref)
+    progress(f"{name}: multilingual")
+    mixed_npllm = timeit(lambda: mixed_enc.encode_ordinary(mixed), repeat)
+    mixed_ref = timeit(lambda: ref.encode_ordinary(mixed), repeat) if ref else None
+    rows.append(Result(
+        f"encode_ordinary warm, {name}, multilingual ({len(mixed.encode('utf-8')) / MB:.2f} MB)",
+        mixed_npllm, "tiktoken encode_ordinary (1 thread)", mixed_ref,
+        note="no target; non-ASCII text, so the `regex` split" + ("" if ref else f"; {skipped}"),
+        profile=lambda: lambda: mixed_enc.encode_ordinary(mixed),
+    ))
+
+    # long pieces, cold, seconds per MB
+    for piece_label, piece_text in _long_inputs(sizes):
+        per_mb = MB / len(piece_text.encode("utf-8"))
+        _check(name, piece_label, piece_text, fresh().encode_ordinary(piece_text), ref)
+        progress(f"{name}: {piece_label}")
+        npllm_figure = scale(timeit(lambda e: e.encode_ordinary(piece_text), repeat, warmup=0, setup=fresh), per_mb)
+        ref_figure = scale(timeit(lambda: ref.encode_ordinary(piece_text), repeat), per_mb) if ref else None
+        rows.append(Result(
+            f"long: {piece_label}, {name}, cold", npllm_figure,
+            f"npllm encode_ordinary cold, {label}", cold_per_mb, unit="s/MB", target=LONG_TARGET,
+            note="fresh Encoding per run; baseline measured in this run",
+            profile=lambda piece_text=piece_text: _bound(fresh(), piece_text),
+        ))
+        rows.append(Result(
+            f"long: {piece_label}, {name}, cold", npllm_figure,
+            "tiktoken encode_ordinary", ref_figure, unit="s/MB",
+            note="no target; tiktoken keeps no cache, so warm = cold" + ("" if ref else f"; {skipped}"),
+        ))
+
+    rows += _batch_rows(name, warm_enc, ref, skipped, full_text, sizes)
+    return rows
+
+
+def _batch_rows(name, enc, ref, skipped, full_text, sizes) -> list[Result]:
+    chunks = _chunks(full_text, BATCH_CHUNKS)
+    copies = max(1, round(sizes.batch_bytes / len(full_text.encode("utf-8"))))
+    texts = chunks * copies
+    total_mb = sum(len(t.encode("utf-8")) for t in texts) / MB
+    sequential_ids = [enc.encode_ordinary(t) for t in texts]  # untimed: warms the parent's cache
+    batch_ids = enc.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS)
+    if batch_ids != sequential_ids:
+        raise AssertionError(f"{name}: encode_ordinary_batch differs from a loop of encode_ordinary")
+    if ref is not None and ref.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS) != batch_ids:
+        raise AssertionError(f"{name}: npllm's encode_ordinary_batch differs from tiktoken's")
+
+    progress(f"{name}: batch")
+    repeat = sizes.repeat
+    batch = timeit(lambda: enc.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat)
+    loop = timeit(lambda: [enc.encode_ordinary(t) for t in texts], repeat)
+    ref_batch = (
+        timeit(lambda: ref.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat) if ref else None
+    )
+    where = f"{len(texts)} texts, {total_mb:.2f} MB, warm"
+    cores = f"{os.cpu_count()} cores"
+    below = sum(map(len, texts)) < npllm_encoding.PARALLEL_MIN_CHARS
+    speedup = loop["median"] / batch["median"]
+    return [
+        Result(
+            f"encode_ordinary_batch({BATCH_WORKERS} workers), {name}, {where}", batch,
+            "npllm sequential loop of encode_ordinary", loop,
+            note=f"speedup {speedup:.2f}x on {cores} (worker processes, forked from a warm cache)"
+            + ("; below PARALLEL_MIN_CHARS: ran in-process" if below else ""),
+        ),
+        Result(
+            f"encode_ordinary_batch({BATCH_WORKERS} workers), {name}, {where}", batch,
+            f"tiktoken encode_ordinary_batch(num_threads={BATCH_WORKERS})", ref_batch,
+            note="outputs checked equal" + ("" if ref else f"; {skipped}"),
+        ),
+    ]
+
+
+# --- the merge loops -------------------------------------------------------------------------
+
+
+def _merge_rows(sizes) -> list[Result]:
+    """merge_long against merge_short per piece length; the crossover says where LONG_PIECE belongs."""
+    ranks = npllm.get_encoding("gpt2")._mergeable_ranks  # bytes -> int
+    rng = random.Random(0)
+    rows = []
+    ratios = {}  # piece length -> merge_long / merge_short
+    progress("merge_short vs merge_long")
+    for n in MERGE_LENGTHS:
+        count = max(8, sizes.merge_bytes // n)
+        pieces = [bytes(rng.choices(MERGE_ALPHABET, k=n)) for _ in range(count)]
+        for piece in pieces:
+            if merge_short(ranks, piece) != merge_long(ranks, piece):
+                raise AssertionError(f"merge_short and merge_long disagree on {piece!r}")
+        per_piece = 1e6 / count  # seconds per batch -> microseconds per piece
+        long_figure = scale(timeit(lambda: [merge_long(ranks, p) for p in pieces], sizes.repeat), per_piece)
+        short_figure = scale(timeit(lambda: [merge_short(ranks, p) for p in pieces], sizes.repeat), per_piece)
+        ratios[n] = long_figure["median"] / short_figure["median"]
+        chosen = "merge_long" if n >= LONG_PIECE else "merge_short"
+        rows.append(Result(
+            f"merge_long vs merge_short, {n}-byte pieces, gpt2", long_figure,
+            "merge_short", short_figure, unit="us/piece",
+            note=f"{count} random pieces over {MERGE_ALPHABET.decode()!r}; encode_piece uses {chosen}",
+            profile=(lambda pieces=pieces: lambda: [merge_long(ranks, p) for p in pieces]) if n == LONG_PIECE else None,
+        ))
+    rows.append(Result("LONG_PIECE threshold", None, note=_crossover_note(ratios)))
+    return rows
+
+
+def _crossover_note(ratios: dict[int, float]) -> str:
+    """Where merge_long starts to win for good: {64: 1.1, 128: 0.6, 256: 0.4} -> 128."""
+    lengths = sorted(ratios)
+    crossover = next((n for i, n in enumerate(lengths) if all(ratios[m] < 1 for m in lengths[i:])), None)
+    if crossover is None:
+        return f"merge_long never wins for good up to {lengths[-1]} bytes; LONG_PIECE = {LONG_PIECE} should rise"
+    at_threshold = ratios.get(LONG_PIECE)  # merge_long / merge_short at LONG_PIECE bytes, if timed
+    if crossover == LONG_PIECE or (crossover < LONG_PIECE and (at_threshold or 0) > 0.8):
+        verdict = "keep it"
+    elif crossover < LONG_PIECE:
+        factor = f" (merge_long is {1 / at_threshold:.1f}x faster at {LONG_PIECE} bytes)" if at_threshold else ""
+        verdict = f"consider LONG_PIECE = {crossover}{factor}"
+    else:
+        verdict = f"consider LONG_PIECE = {crossover} (merge_short is faster below it)"
+    return f"merge_long faster from {crossover}-byte pieces up; LONG_PIECE = {LONG_PIECE} now: {verdict}"
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def _head(text: str, chars: int) -> str:
+    """The first `chars` characters, cut back to the end of a line."""
+    if chars >= len(text):
+        return text
+    cut = text.rfind("\n", 0, chars)
+    return text[: cut + 1] if cut >= 0 else text[:chars]
+
+
+def _chunks(text: str, n: int) -> list[str]:
+    """`text` in about `n` pieces of similar size, each ending at a line end; "".join gives it back."""
+    lines = text.splitlines(keepends=True)
+    size = len(text) / n
+    chunks, current, length = [], [], 0
+    for line in lines:
+        current.append(line)
+        length += len(line)
+        if length >= size:
+            chunks.append("".join(current))
+            current, length = [], 0
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
+def _multilingual(shakespeare: str, n_bytes: int) -> str:
+    """Shakespeare lines, every 4th with accented letters, a fixed foreign sentence after every
+    3rd: deterministic, about `n_bytes` of UTF-8."""
+    out, size = [], 0  # lines; their UTF-8 bytes so far
+    lines = shakespeare.splitlines()
+    i = 0
+    while size < n_bytes:
+        line = lines[i % len(lines)]
+        added = [line.translate(ACCENTS) if i % 4 == 3 else line]
+        if i % 3 == 2:
+            added.append(MULTILINGUAL[(i // 3) % len(MULTILINGUAL)])
+        out += added
+        size += sum(len(a.encode("utf-8")) + 1 for a in added)
+        i += 1
+    return "\n".join(out) + "\n"
+
+
+def _long_inputs(sizes) -> list[tuple[str, str]]:
+    blob = base64.b64encode(random.Random(0).randbytes(sizes.base64_chars * 3 // 4)).decode("ascii")
+    return [
+        (f'"x" * {sizes.x_chars:_}', "x" * sizes.x_chars),
+        (f'" " * {sizes.space_chars:_}', " " * sizes.space_chars),
+        (f"base64 blob, {len(blob):_} chars", blob),
+    ]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _bound(enc, text):
+    """The zero-argument call enc.encode_ordinary(text), with `enc` built already."""
+    return lambda: enc.encode_ordinary(text)
+
+
+def _import_tiktoken():
+    try:
+        import tiktoken
+    except ImportError:
+        return None, "tiktoken not installed"
+    return tiktoken, ""
+
+
+def _tiktoken_encoding(tiktoken, name):
+    try:
+        return tiktoken.get_encoding(name), ""
+    except Exception as e:  # offline with an empty cache, say
+        return None, f"tiktoken could not load {name} ({type(e).__name__}: {e})"
+
+
+def _check(name: str, what: str, text: str, ids: list[int], ref) -> None:
+    """npllm's IDs must equal tiktoken's: timing wrong output would mean nothing."""
+    if ref is None:
+        return
+    expected = ref.encode_ordinary(text)
+    if ids != expected:
+        at = next((i for i, (a, b) in enumerate(zip(ids, expected)) if a != b), min(len(ids), len(expected)))
+        raise AssertionError(
+            f"{name}, {what}: npllm's IDs differ from tiktoken's at position {at} "
+            f"(npllm {ids[at:at + 5]}, tiktoken {expected[at:at + 5]}; lengths {len(ids)}, {len(expected)})"
+        )
