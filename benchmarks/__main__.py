@@ -24,7 +24,15 @@ import sys
 import time
 import traceback
 
-from benchmarks.common import Result, machine_info, markdown_table, progress, write_json, write_markdown
+from benchmarks.common import (
+    Result,
+    load_average,
+    machine_info,
+    markdown_table,
+    progress,
+    write_json,
+    write_markdown,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -83,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- command: python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip(),
         f"- modules: {', '.join(names)}",
         f"- total time: {elapsed:.1f} s",
+        f"- load average at the end: {load_average()} (other work on these cores skews the figures)",
         "- ratio = npllm median / baseline median: below 1 npllm is faster",
         f"- chart: {chart_note}",
     ]

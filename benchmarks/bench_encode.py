@@ -120,8 +120,7 @@ def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> 
     rows.append(Result(
         f"encode_ordinary warm, {name}, {label} ({text_mb:.2f} MB)", warm,
         "tiktoken encode_ordinary (1 thread)", ref_warm, target=WARM_TARGET,
-        note=f"same Encoding after one untimed pass; {len(warm_enc._piece_ids)} cached pieces"
-        + ("" if ref else f"; {skipped}"),
+        note="same Encoding after one untimed pass" + _cache_size(warm_enc) + ("" if ref else f"; {skipped}"),
         profile=lambda: lambda: warm_enc.encode_ordinary(text),
     ))
 
@@ -195,7 +194,7 @@ def _batch_rows(name, enc, ref, skipped, full_text, sizes) -> list[Result]:
     )
     where = f"{len(texts)} texts, {total_mb:.2f} MB, warm"
     cores = f"{os.cpu_count()} cores"
-    below = sum(map(len, texts)) < npllm_encoding.PARALLEL_MIN_CHARS
+    below = sum(map(len, texts)) < getattr(npllm_encoding, "PARALLEL_MIN_CHARS", 0)
     speedup = loop["median"] / batch["median"]
     return [
         Result(
@@ -319,6 +318,12 @@ def _long_inputs(sizes) -> list[tuple[str, str]]:
 def _bound(enc, text):
     """The zero-argument call enc.encode_ordinary(text), with `enc` built already."""
     return lambda: enc.encode_ordinary(text)
+
+
+def _cache_size(enc) -> str:
+    """"; 15057 cached pieces", or "" if the Encoding's piece cache is not where it used to be."""
+    cache = getattr(enc, "_piece_ids", None)
+    return f"; {len(cache)} cached pieces" if isinstance(cache, dict) else ""
 
 
 def _import_tiktoken():

@@ -79,14 +79,15 @@ def machine_info() -> dict:
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "load_average_at_start": _load_average(),  # other work on the machine skews the figures
+        "load_average_at_start": load_average(),  # other work on the machine skews the figures
     }
     info.update(_versions("npllm", "numpy", "regex", "tiktoken"))
     info["blas"] = _blas()
     return info
 
 
-def _load_average() -> str:
+def load_average() -> str:
+    """"1.83 1.02 0.48 (1, 5, 15 min)": runnable processes, averaged; above 0 means sharing."""
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
     except (AttributeError, OSError):

@@ -55,3 +55,14 @@ def tiktoken_encoding(name: str):
         return _load(name)  # a failure is not cached by lru_cache: the next call tries again
     except Exception as e:  # a download refused offline, a bad cache file, ...
         _unavailable(f"tiktoken cannot load the encoding {name!r}", e)
+
+
+def tiktoken_educational():
+    """The module `tiktoken._educational` (its `bpe_train` is the textbook trainer npllm's
+    `train_bpe` must match merge for merge), or skip/fail as above."""
+    tiktoken_module()
+    try:
+        import tiktoken._educational as educational
+    except Exception as e:  # an older tiktoken without it, or a broken install
+        _unavailable("tiktoken._educational cannot be imported", e)
+    return educational

@@ -29,6 +29,7 @@ FIXED = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+MORE = settings(FIXED, max_examples=1000)
 FEWER = settings(FIXED, max_examples=150)
 
 
@@ -143,13 +144,13 @@ def test_tinyshakespeare_first_lines_with_special_tokens(pair, shakespeare_text)
 # --- hostile text -----------------------------------------------------------------------------
 
 
-@FIXED
+@MORE
 @given(text=hostile_text)
 def test_hostile_text_gpt2(text):
     check_parity(npllm.get_encoding("gpt2"), tiktoken_encoding("gpt2"), text)
 
 
-@FIXED
+@MORE
 @given(text=hostile_text)
 def test_hostile_text_cl100k(text):
     check_parity(npllm.get_encoding("cl100k_base"), tiktoken_encoding("cl100k_base"), text)

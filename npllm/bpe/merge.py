@@ -7,10 +7,11 @@ that pair occurs more than once. Three versions of the same rule live here:
 - `merge_reference`: the obvious loop, a full rescan per merge. For reading and for tests.
 - `merge_short`: the same scan with the pair ranks kept in a list and updated only next to
   the merge, so each step is one C-level `min` and `index`. Quadratic, fast for short pieces.
-- `merge_long`: a heap of (rank, start) over a linked list of parts, O(n log n), for long
-  pieces (a 1 MB run of spaces, a base64 blob) where quadratic would hurt.
+- `merge_long`: for long pieces (a 1 MB run of spaces, "x" * 100_000), where quadratic
+  would hurt: whole ranks merged at once with NumPy while that pays (`merge_rank_levels`),
+  then a heap of (rank, start) over a linked list of parts, O(log n) a merge (`merge_heap`).
 
-`encode_piece` picks one; all three are tested equal.
+`encode_piece` picks one; all are tested equal.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import heapq
 import sys
 from collections.abc import Mapping
 
+import numpy as np
+
 NO_RANK = sys.maxsize  # larger than any rank: "this pair is not a token"
-LONG_PIECE = 256  # bytes; from here on the heap beats the list (benchmarks/bench_encode.py)
+LONG_PIECE = 64  # bytes; from here on the heap beats the list (benchmarks/bench_encode.py)
+BULK_PIECE = 4096  # bytes; from here on merge_long tries whole-rank NumPy passes first
 BYTE_PARTS = [bytes([b]) for b in range(256)]  # int -> the one-byte bytes object
 
 
@@ -77,41 +81,151 @@ def merge_short(ranks: Mapping[bytes, int], piece: bytes) -> list[bytes]:
 
 
 def merge_long(ranks: Mapping[bytes, int], piece: bytes) -> list[bytes]:
+    """The rule for long pieces: bulk NumPy passes while they pay, then a heap.
+
+    A long piece (a run of spaces, "x" * 100_000, a paragraph of Chinese) would make the
+    list version quadratic. First `merge_rank_levels` does the merges in bulk, one rank
+    at a time, while each rank occurs often enough; then `merge_heap` finishes the rest
+    one merge at a time in O(log n) each.
+    """
+    if len(piece) < BULK_PIECE:
+        return merge_heap(ranks, piece)  # too short for NumPy passes to pay
+    starts, pair_ranks = merge_rank_levels(ranks, piece)
+    return merge_heap(ranks, piece, starts, pair_ranks)
+
+
+def merge_rank_levels(
+    ranks: Mapping[bytes, int], piece: bytes, min_share: int = 128, min_merges: int = 64
+) -> tuple[list[int], list[int] | None]:
+    """Merge whole ranks at once; return the parts reached: their starts (then len(piece))
+    and the rank of each pair of neighbours.
+
+    The list version takes the lowest rank r, leftmost first, again and again. While r is
+    the lowest rank, all its occurrences go in one pass: from left to right, skipping one
+    that overlaps the one before (a chain "a a a" with (a, a) -> [aa, a]). That is exactly
+    what the one-at-a-time loop does, unless a merge creates a pair ranked below r, which
+    the loop would take first. Then this stops before that pass and the heap goes on from
+    the state before it. It also stops when a rank has fewer than `min_merges` pairs or
+    fewer than 1/min_share of them: a NumPy pass over the whole piece (tens of microseconds
+    at least) no longer pays for so few merges.
+    """
+    n = len(piece)
+    byte_ranks = [ranks.get(BYTE_PARTS[b], -1) for b in range(256)]
+    piece_bytes = np.frombuffer(piece, dtype=np.uint8)  # (n,)
+    ids = np.array(byte_ranks, dtype=np.int64)[piece_bytes]  # (P,) part -> token ID; P = n at first
+    starts = np.arange(n + 1)  # (P+1,) part k is piece[starts[k]:starts[k+1]]
+    if n < 2 or ids.min() < 0:
+        return starts.tolist(), None  # a byte without a token: encode_piece reports it
+    # the first pair ranks come from a table of the 65,536 byte pairs, filled where present
+    byte_pair = piece_bytes[:-1].astype(np.int64) << 8 | piece_bytes[1:]  # (P-1,)
+    table = np.full(1 << 16, NO_RANK, dtype=np.int64)
+    for code in np.flatnonzero(np.bincount(byte_pair, minlength=1 << 16)).tolist():
+        table[code] = ranks.get(bytes((code >> 8, code & 255)), NO_RANK)
+    pair_rank = table[byte_pair]  # (P-1,)
+    known = {}  # pair code -> rank of the joined bytes (NO_RANK: not a token)
+    while len(pair_rank):
+        r = int(pair_rank.min())
+        at = np.flatnonzero(pair_rank == r)  # pairs with the lowest rank
+        if r == NO_RANK or len(at) < min_merges or len(at) * min_share < len(pair_rank):
+            break
+        at = _leftmost_without_overlap(at)
+        keep = np.ones(len(ids), dtype=bool)
+        keep[at + 1] = False  # the right part of each merged pair goes
+        new_ids, new_starts = ids[keep], starts[np.append(keep, True)]  # (P',), (P'+1,)
+        merged = at - np.arange(len(at))  # where the merged parts are now
+        new_ids[merged] = r
+        new_pair_rank = pair_rank[keep[1:]]  # (P'-1,): each kept part but the first has a pair on its left
+        near_merge = np.zeros(len(new_ids), dtype=bool)
+        near_merge[merged] = True  # the pair on the right of each merged part
+        near_merge[merged[merged > 0] - 1] = True  # and the pair on its left
+        touched = np.flatnonzero(near_merge[:-1])  # the last part has no pair on its right
+        touched_rank = _pair_ranks(ranks, piece, new_ids, new_starts, touched, known)
+        if len(touched_rank) and touched_rank.min() < r:
+            break  # a new pair outranks r: one at a time from here (the state before this pass)
+        new_pair_rank[touched] = touched_rank
+        ids, starts, pair_rank = new_ids, new_starts, new_pair_rank
+    return starts.tolist(), pair_rank.tolist()
+
+
+def _leftmost_without_overlap(at: np.ndarray) -> np.ndarray:
+    """Sorted pair positions -> the ones a left-to-right pass merges. [3, 4, 5, 9] -> [3, 5, 9]"""
+    chain_start = np.ones(len(at), dtype=bool)
+    chain_start[1:] = np.diff(at) != 1  # a chain is a run of consecutive positions
+    first_of_chain = at[chain_start][np.cumsum(chain_start) - 1]  # (len(at),)
+    return at[(at - first_of_chain) % 2 == 0]
+
+
+def _pair_ranks(ranks, piece: bytes, ids: np.ndarray, starts: np.ndarray, at: np.ndarray, known: dict) -> np.ndarray:
+    """Ranks of the pairs (part k, part k + 1) for k in `at`; one dict lookup per distinct pair."""
+    codes = ids[at] << 32 | ids[at + 1]  # (len(at),) the pair as one int
+    distinct, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    rank_of = np.empty(len(distinct), dtype=np.int64)
+    for i, (code, k) in enumerate(zip(distinct.tolist(), at[first].tolist())):
+        rank = known.get(code)
+        if rank is None:
+            rank = known[code] = ranks.get(piece[starts[k] : starts[k + 2]], NO_RANK)
+        rank_of[i] = rank
+    return rank_of[inverse.ravel()]
+
+
+def merge_heap(
+    ranks: Mapping[bytes, int], piece: bytes, starts: list[int] | None = None, pair_ranks: list[int] | None = None
+) -> list[bytes]:
     """The rule in O(n log n): a heap of candidate pairs over a linked list of parts.
 
+    `starts` are the parts to begin from (their start offsets, then len(piece)); single
+    bytes if not given. `pair_ranks`, if known, are the ranks of their neighbour pairs.
+
     A part is named by its start offset. `nxt[s]` is where the part starting at `s` ends
-    (the start of the next part), or -1 once the part has been joined into its left
-    neighbour. A heap entry (rank, s, end) stands for the pair of parts covering
-    piece[s:end]. It is stale, and skipped, unless part `s` is alive and it and its right
-    neighbour still end exactly at `end`: parts only grow, so equal bounds mean equal
-    bytes. (rank, s) order pops the lowest rank first and, among equal ranks, the leftmost,
-    exactly as the list version chooses.
+    (the start of the next part); `prv[s]` is the start of the part before it. `pair_rank[s]` is the rank of the pair (part s, the part after it), NO_RANK
+    if that is not a token or part s is gone. A heap entry is one int, rank << shift | s,
+    so that the heap compares plain ints: lowest rank first, then leftmost start, exactly
+    the order the list version chooses. An entry whose rank is no longer pair_rank[s] is
+    stale, and skipped: ranks are unique, so an equal rank means the same pair.
     """
     n = len(piece)
     get = ranks.get
-    nxt = list(range(1, n + 1))  # start -> end of the part starting there; -1 when gone
-    prv = list(range(-1, n - 1))  # start -> start of the part before it; -1 for the first
-    heap = [(get(piece[s : s + 2], NO_RANK), s, s + 2) for s in range(n - 1)]
-    heap = [entry for entry in heap if entry[0] != NO_RANK]
+    bounds = np.arange(n + 1) if starts is None else np.asarray(starts)  # (P+1,) part starts, then n
+    if pair_ranks is None:
+        b = bounds.tolist()
+        pair_ranks = [get(piece[b[k] : b[k + 2]], NO_RANK) for k in range(len(b) - 2)]
+    shift = n.bit_length()
+    mask = (1 << shift) - 1
+    nxt = np.zeros(n, dtype=np.int64)  # start -> end of the part starting there
+    nxt[bounds[:-1]] = bounds[1:]
+    prv = np.full(n, -1, dtype=np.int64)  # start -> start of the part before it; -1 for the first
+    prv[bounds[1:-1]] = bounds[:-2]
+    pair_rank = np.full(n, NO_RANK, dtype=np.int64)  # start -> rank of its pair with the next part
+    pair_rank[bounds[:-2]] = pair_ranks
+    mergeable = pair_rank != NO_RANK
+    if not mergeable.any():
+        b = bounds.tolist()
+        return [piece[b[k] : b[k + 1]] for k in range(len(b) - 1)]  # nothing left to merge
+    heap = ((pair_rank[mergeable] << shift) | np.flatnonzero(mergeable)).tolist()
+    nxt, prv, pair_rank = nxt.tolist(), prv.tolist(), pair_rank.tolist()
     heapq.heapify(heap)
     pop, push = heapq.heappop, heapq.heappush
     while heap:
-        _, s, end = pop(heap)
+        key = pop(heap)
+        s = key & mask
+        if pair_rank[s] != key >> shift:
+            continue  # stale: this pair changed after the entry was pushed
         mid = nxt[s]
-        if mid < 0 or mid >= n or nxt[mid] != end:
-            continue  # stale: one of the two parts has changed since this was pushed
-        nxt[s], nxt[mid] = end, -1  # join: part s now covers piece[s:end]
+        end = nxt[mid]
+        nxt[s] = end  # join: part s now covers piece[s:end]; part mid is gone
+        pair_rank[mid] = NO_RANK
         if end < n:
             prv[end] = s
-            right_end = nxt[end]
-            rank = get(piece[s:right_end], NO_RANK)
+            rank = pair_rank[s] = get(piece[s : nxt[end]], NO_RANK)
             if rank != NO_RANK:
-                push(heap, (rank, s, right_end))
+                push(heap, rank << shift | s)
+        else:
+            pair_rank[s] = NO_RANK
         left = prv[s]
         if left >= 0:
-            rank = get(piece[left:end], NO_RANK)
+            rank = pair_rank[left] = get(piece[left:end], NO_RANK)
             if rank != NO_RANK:
-                push(heap, (rank, left, end))
+                push(heap, rank << shift | left)
     parts = []
     s = 0
     while s < n:

@@ -84,16 +84,14 @@ def count_pieces(text, pat_str: str, special_tokens: list[str] = ()) -> dict[byt
     pattern, ascii_pattern = regex.compile(pat_str), compile_ascii(pat_str)
     specials = _special_token_regex(frozenset(special_tokens)) if special_tokens else None
     counts = Counter()  # str -> int; a Counter keeps first-insertion order
-    n_chunks = 0
     for chunk in _text_chunks(text):
-        n_chunks += 1
         if not chunk.isascii():
             chunk = _replace_lone_surrogates(chunk)  # what the encoder does, so both agree
         for segment in specials.split(chunk) if specials else (chunk,):
             use = ascii_pattern if ascii_pattern is not None and segment.isascii() else pattern
             counts.update(use.findall(segment))
     if not counts:
-        raise ValueError("the training text is empty" if n_chunks else "no training text was given")
+        raise ValueError("the training text is empty: there is nothing to learn merges from")
     return {piece.encode("utf-8"): n for piece, n in counts.items()}
 
 
@@ -113,45 +111,42 @@ def _text_chunks(text) -> Iterable[str]:
         raise TypeError(f"text must be a str, an iterable of str or a path, got {type(text).__name__}")
 
 
-# A newline between two non-space characters: both known patterns end a piece before it and
-# start one after it, so text cut there splits exactly as the whole text does.
-_SAFE_CUT = regex.compile(r"(?<=\S\n)(?=\S)")
+# Where both known patterns end a piece and start the next, whatever comes around: after a
+# newline between two non-space characters ("y\nA"), or before a space that follows a
+# non-space and precedes a letter ("y| A"). Text cut there splits exactly as the whole text
+# does. (Not after "\r\n": GPT-2's pattern splits "y\r\nA" as "\r", "\n" but a chunk
+# ending in "\r\n" as one piece; the space rule covers files with CRLF line ends.)
+_SAFE_CUT = regex.compile(r"(?r)(?<=\S\n)(?=\S)|(?<=\S)(?= \p{L})")  # (?r): search from the end
 
 
 def read_split_safe_chunks(path: pathlib.Path, chunk_chars: int = READ_CHUNK_CHARS) -> Iterable[str]:
     """A UTF-8 file in pieces of about `chunk_chars`, each ending at a safe cut.
 
-    Splitting the chunks one by one gives the same pieces as splitting the whole file (for
-    GPT2_PATTERN and CL100K_PATTERN; tests/test_bpe_train.py checks it). A file with no safe
-    cut in a chunk is carried on until one comes.
+    Splitting the chunks one by one gives the same pieces as splitting the whole file, for
+    GPT2_PATTERN and CL100K_PATTERN (tests/test_bpe_train.py checks it), and the chunks
+    join back to the file exactly (line ends are not translated). A stretch with no safe
+    cut (one endless line without spaces) is carried on until one comes. A special token
+    that itself contains a space followed by a letter could be cut in two; none of the
+    usual ones does.
     """
     carry = ""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         while True:
-            block = f.read(chunk_chars)
+            try:
+                block = f.read(chunk_chars)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path} is not UTF-8 text ({e.reason}, byte {e.start} of a block)") from None
             if not block:
                 break
             buffer = carry + block
-            cut = _last_safe_cut(buffer)
+            cut = _SAFE_CUT.search(buffer, 1)
             if cut is None:
                 carry = buffer
                 continue
-            yield buffer[:cut]
-            carry = buffer[cut:]
+            yield buffer[: cut.start()]
+            carry = buffer[cut.start() :]
     if carry:
         yield carry
-
-
-def _last_safe_cut(buffer: str) -> int | None:
-    """The position after the last "\\n" that sits between two non-space characters."""
-    pos = len(buffer) - 1
-    while True:
-        newline = buffer.rfind("\n", 0, pos)
-        if newline <= 0:
-            return None
-        if not buffer[newline - 1].isspace() and not buffer[newline + 1].isspace():
-            return newline + 1
-        pos = newline
 
 
 # --- the merges ----------------------------------------------------------------------------------
