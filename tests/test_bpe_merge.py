@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import npllm
 import npllm.bpe.merge as merge
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_reference, merge_short
-from reference import tiktoken_encoding
+from reference import tiktoken_encoding, tiktoken_module
 
 MERGES = [merge_reference, merge_short, merge_long]
 
@@ -59,6 +59,38 @@ def cl100k_ranks():
 )
 def test_equal_pairs_join_leftmost_first(piece, parts):
     assert all_merges(ranks_of(b"a", b"b", b"aa"), piece) == parts
+
+
+@pytest.mark.parametrize(
+    ("piece", "parts"),
+    [
+        (b"aaa", [b"aaa"]),
+        (b"aaaa", [b"aaa", b"a"]),  # aa at 0, then (aa, a) outranks the next aa
+        (b"aaaaaa", [b"aaa", b"aaa"]),
+        (b"aaaaaaa", [b"aaa", b"aaa", b"a"]),
+    ],
+)
+def test_a_new_pair_can_outrank_the_pair_just_joined(piece, parts):
+    assert all_merges(ranks_of(b"a", b"aaa", b"aa"), piece) == parts
+
+
+def aaa_before_aa(n: int) -> list[bytes]:
+    """The rule's answer for b"a" * n when aaa outranks aa: aa at 0, then (aa, a) -> aaa, ..."""
+    return [b"aaa"] * (n // 3) + {0: [], 1: [b"a"], 2: [b"aa"]}[n % 3]
+
+
+@pytest.mark.parametrize("n", [7, 100, 4095, 4096, 4097, 4098, 5000, 6000, 6001, 8192])
+def test_a_new_pair_outranks_in_a_very_long_piece(n):
+    """The same rule on pieces long enough for merge_long's whole-rank passes (BULK_PIECE)."""
+    ranks = ranks_of(b"a", b"aaa", b"aa")
+    assert merge_short(ranks, b"a" * n) == aaa_before_aa(n)
+    assert merge_long(ranks, b"a" * n) == aaa_before_aa(n)
+
+
+def test_a_new_pair_outranks_mixed_units():
+    ranks = ranks_of(b"a", b"b", b"aaa", b"ab", b"aa")
+    for piece in [b"aaab" * 1500, b"aab" * 2000, b"aaaa" * 1100 + b"b"]:
+        assert merge_long(ranks, piece) == merge_short(ranks, piece), piece[:8]
 
 
 def test_wikipedia_example():
@@ -147,21 +179,23 @@ def test_real_ranks_runs_of_one_byte(gpt2_ranks, length):
 
 @st.composite
 def ranks_and_piece(draw):
+    """Random ranks over a 2-3 letter alphabet, and a piece over it: random, or a repeated
+    unit (where chains like "aaaa" make ties, and a new pair can outrank the one just made)."""
     alphabet = draw(st.sampled_from([b"ab", b"abc", b"ab ", b"aab"]))
-    singles = sorted(set(alphabet))
-    multi = draw(
-        st.lists(
-            st.binary(min_size=2, max_size=4).map(lambda b: bytes(alphabet[x % len(alphabet)] for x in b)),
-            max_size=12,
-            unique=True,
-        )
-    )
-    tokens = [bytes([c]) for c in singles] + [t for t in multi if len(t) > 1]
-    order = draw(st.permutations(range(len(tokens))))  # any rank order, ties of pairs included
+    letters = sorted(set(alphabet))
+    as_text = st.binary(min_size=2, max_size=4).map(lambda b: bytes(alphabet[x % len(alphabet)] for x in b))
+    runs = st.tuples(st.sampled_from(letters), st.integers(2, 6)).map(lambda cn: bytes([cn[0]]) * cn[1])
+    multi = draw(st.lists(st.one_of(as_text, runs), max_size=12, unique=True))
+    tokens = [bytes([c]) for c in letters] + multi
+    order = draw(st.permutations(range(len(tokens))))  # any rank order: a long token may outrank its parts
     ranks = {token: rank for token, rank in zip(tokens, order)}
     long = draw(st.booleans())
     n = draw(st.integers(LONG_PIECE - 10, LONG_PIECE + 300) if long else st.integers(0, 40))
-    piece = bytes(draw(st.lists(st.sampled_from(alphabet), min_size=n, max_size=n)))
+    if draw(st.booleans()):
+        piece = bytes(draw(st.lists(st.sampled_from(alphabet), min_size=n, max_size=n)))
+    else:
+        unit = bytes(draw(st.lists(st.sampled_from(letters), min_size=1, max_size=3)))
+        piece = (unit * (n // len(unit) + 1))[:n]
     return ranks, piece
 
 
@@ -181,6 +215,127 @@ def test_three_merges_agree_on_random_bytes_with_gpt2_ranks(piece):
     ranks = npllm.get_encoding("gpt2")._mergeable_ranks
     parts = all_merges(ranks, piece)
     assert b"".join(parts) == piece
+
+
+# --- very long pieces: merge_long's bulk passes -----------------------------------------------
+
+BULK_PIECE = getattr(merge, "BULK_PIECE", 4096)  # from here on merge_long may merge whole ranks at once
+
+
+def long_real_pieces():
+    rng = random.Random(99)
+    yield b" " * 5000
+    yield b"x" * 5000
+    yield b"\n" * (BULK_PIECE + 1)
+    yield b"ab" * 3000
+    yield b"aaab" * 1500
+    yield b"0" * 5000
+    yield "中".encode() * 2000
+    yield bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(6000))
+    yield bytes(rng.choice(b"ab") for _ in range(6000))
+    yield rng.randbytes(5000)
+    yield (b"the " * 1000 + b"x" * 2000 + b" " * 3000)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base"])
+def test_very_long_pieces_real_ranks(name, request):
+    ranks = request.getfixturevalue(f"{name.split('_')[0]}_ranks")
+    ref = tiktoken_encoding(name)
+    for piece in long_real_pieces():
+        assert len(piece) >= BULK_PIECE
+        parts = merge_long(ranks, piece)  # (merge_short agrees too, but takes ~0.5 s a piece)
+        assert b"".join(parts) == piece
+        assert [ranks[p] for p in parts] == ref._encode_single_piece(piece), piece[:20]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base"])
+def test_runs_of_every_byte_and_of_many_tokens(name, request):
+    """b"\x00" * 4099 ... b"\xff" * 4099, and runs of 2- and 3-byte tokens: merge_long's bulk
+    passes on the real vocabularies, against tiktoken."""
+    ranks = request.getfixturevalue(f"{name.split('_')[0]}_ranks")
+    ref = tiktoken_encoding(name)
+    pieces = [bytes([b]) * (BULK_PIECE + 3) for b in range(256)]
+    short_tokens = sorted((rank, token) for token, rank in ranks.items() if len(token) in (2, 3))
+    pieces += [token * (BULK_PIECE // len(token) + 1) for _, token in short_tokens[::40]]
+    for piece in pieces:
+        assert encode_piece(ranks, piece) == ref._encode_single_piece(piece), piece[:6]
+
+
+@st.composite
+def ranks_and_long_piece(draw):
+    ranks, _ = draw(ranks_and_piece())
+    alphabet = sorted({t[0] for t in ranks if len(t) == 1})
+    unit = bytes(draw(st.lists(st.sampled_from(alphabet), min_size=1, max_size=5)))
+    noise = draw(st.integers(0, 3))  # 0: a pure repeat; more: random bytes sprinkled in
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    n = draw(st.integers(BULK_PIECE, BULK_PIECE + 1500))
+    piece = bytearray((unit * (n // len(unit) + 1))[:n])
+    for _ in range(noise * n // 50):
+        piece[rng.randrange(n)] = rng.choice(alphabet)
+    return ranks, bytes(piece)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(ranks_and_long_piece())
+def test_merge_long_agrees_on_very_long_pieces(case):
+    ranks, piece = case
+    assert merge_long(ranks, piece) == merge_short(ranks, piece)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(ranks_and_piece(), st.sampled_from([1, 2, 8, 10**6]), st.integers(1, 8))
+def test_bulk_passes_then_heap_agree_on_short_pieces(case, min_share, min_merges):
+    """merge_long's two stages, with the bulk thresholds lowered so they run on short pieces."""
+    levels, heap = getattr(merge, "merge_rank_levels", None), getattr(merge, "merge_heap", None)
+    if levels is None or heap is None:
+        pytest.skip("npllm.bpe.merge has no merge_rank_levels / merge_heap")
+    ranks, piece = case
+    starts, pair_ranks = levels(ranks, piece, min_share=min_share, min_merges=min_merges)
+    assert heap(ranks, piece, starts, pair_ranks) == merge_reference(ranks, piece)
+
+
+# --- hand-made ranks against tiktoken's own merge loop ----------------------------------------
+
+
+def with_all_bytes(ranks: dict[bytes, int]) -> dict[bytes, int]:
+    """The 256 single bytes as IDs 0..255, then the multi-byte tokens of `ranks` in rank order."""
+    full = {bytes([b]): b for b in range(256)}
+    multi = sorted((rank, token) for token, rank in ranks.items() if len(token) > 1)
+    full.update((token, 256 + i) for i, (_, token) in enumerate(multi))
+    return full
+
+
+def tiktoken_merge(ranks: dict[bytes, int]):
+    """tiktoken's merge loop over `ranks` (all 256 bytes present): piece -> IDs."""
+    core = tiktoken_module().Encoding("handmade", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={})
+    return core._encode_single_piece
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(ranks_and_piece())
+def test_hand_made_ranks_match_tiktoken(case):
+    ranks, piece = case
+    ranks = with_all_bytes(ranks)
+    if not piece:
+        assert encode_piece(ranks, piece) == []  # (tiktoken's Rust core panics on b"")
+        return
+    assert encode_piece(ranks, piece) == tiktoken_merge(ranks)(piece)
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(ranks_and_long_piece())
+def test_hand_made_ranks_very_long_pieces_match_tiktoken(case):
+    ranks, piece = case
+    ranks = with_all_bytes(ranks)
+    assert encode_piece(ranks, piece) == tiktoken_merge(ranks)(piece)
+
+
+@pytest.mark.parametrize("n", [7, 4095, 4096, 5000, 6001])
+def test_aaa_before_aa_matches_tiktoken(n):
+    ranks = with_all_bytes(ranks_of(b"aaa", b"aa"))  # aaa: 256, aa: 257
+    expected = tiktoken_merge(ranks)(b"a" * n)
+    assert [ranks[p] for p in aaa_before_aa(n)] == expected
+    assert encode_piece(ranks, b"a" * n) == expected
 
 
 # --- encode_piece: which version runs ---------------------------------------------------------

@@ -238,6 +238,28 @@ def test_long_texts_really_hold_long_pieces():
         assert max(len(p.encode("utf-8")) for p in pieces) >= LONG_PIECE, key
 
 
+# --- hand-made ranks: the same rule on any vocabulary -----------------------------------------
+
+
+def hand_made_pair(tokens: list[bytes]):
+    """npllm and tiktoken encodings over the 256 bytes plus `tokens` (IDs 256.. in order)."""
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks.update((token, 256 + i) for i, token in enumerate(tokens))
+    kwargs = dict(pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 256 + len(tokens)})
+    ref = tiktoken_encoding("gpt2")  # skips or fails here when tiktoken is missing
+    return npllm.Encoding("handmade", **kwargs), type(ref)("handmade", **kwargs)
+
+
+@pytest.mark.parametrize("n", [10, 1000, 4095, 4096, 5000, 6001])
+@pytest.mark.parametrize("tokens", [[b"aaa", b"aa"], [b"aa", b"aaa"], [b"ab", b"aaab", b"aa"]], ids=["aaa<aa", "aa<aaa", "ab<aaab<aa"])
+def test_hand_made_ranks_long_runs(tokens, n):
+    """A vocabulary where a longer token can outrank its prefix (no trained vocabulary does
+    that, but nothing forbids it): long runs must still follow tiktoken's rule."""
+    enc, ref = hand_made_pair(tokens)
+    for text in ["a" * n, ("aaab" * n)[:n]]:
+        assert enc.encode_ordinary(text) == ref.encode_ordinary(text), (tokens, len(text), text[:8])
+
+
 # --- round trips ------------------------------------------------------------------------------
 
 no_surrogates = st.one_of(hostile_text, st.text(max_size=60))
