@@ -193,9 +193,18 @@ def test_decode_single_token_bytes_key_error(name, unknown):
 
 
 def test_decode_single_token_bytes_negative_or_not_int(gpt2):
-    for bad in [-1, "1", None, 10**30]:
+    for bad in [-1, 10**30]:
         with pytest.raises(KeyError):
             gpt2.decode_single_token_bytes(bad)
+    for bad in ["1", None, 1.0]:  # not integers: TypeError, as tiktoken raises for 1.0
+        with pytest.raises(TypeError):
+            gpt2.decode_single_token_bytes(bad)
+
+
+def test_decode_rejects_float_ids_like_tiktoken(gpt2):
+    with pytest.raises(TypeError, match="float"):
+        gpt2.decode([31373, 995.0])
+    assert gpt2.decode([True]) == tiktoken_encoding("gpt2").decode([True])  # bools are ints, there too
 
 
 # --- decoding --------------------------------------------------------------------------------

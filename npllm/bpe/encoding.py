@@ -206,8 +206,12 @@ class Encoding:
     # --- decoding ----------------------------------------------------------------------------
 
     def decode_bytes(self, tokens: Iterable[int]) -> bytes:
-        """IDs -> the bytes they stand for. An unknown ID is a KeyError naming it."""
+        """IDs -> the bytes they stand for. An unknown ID is a KeyError naming it, a
+        non-integer (1.0) a TypeError, as in tiktoken."""
         tokens = list(tokens)
+        for kind in set(map(type, tokens)):  # one check per type, not per token
+            if not hasattr(kind, "__index__"):
+                raise TypeError(f"token IDs must be integers, got a {kind.__name__}")
         try:
             return b"".join(map(self._decoder.__getitem__, tokens))
         except (KeyError, TypeError):
@@ -219,6 +223,8 @@ class Encoding:
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token (special tokens included); KeyError for an unknown ID."""
+        if not hasattr(token, "__index__"):
+            raise TypeError(f"a token ID must be an integer, got a {type(token).__name__}")
         try:
             return self._decoder[token]
         except (KeyError, TypeError):

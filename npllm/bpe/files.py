@@ -195,6 +195,7 @@ def _parse_rank_lines(lines, path: pathlib.Path, first_line_number: int) -> dict
     """`base64 rank` lines (bytes) -> {token: rank}; a bad line is a ValueError naming it."""
     ranks = {}  # bytes -> int
     ranks_seen = set()
+    line_number = first_line_number - 1
     for line_number, line in enumerate(lines, start=first_line_number):
         line = line.strip()
         if not line:
@@ -217,7 +218,7 @@ def _parse_rank_lines(lines, path: pathlib.Path, first_line_number: int) -> dict
         ranks[token] = rank
         ranks_seen.add(rank)
     if not ranks:
-        raise ValueError(f"{path}: no rank lines: the file is empty or truncated")
+        raise ValueError(f"{path}: no rank lines from line {first_line_number} to the end (line {line_number}): the file is empty or truncated")
     return ranks
 
 

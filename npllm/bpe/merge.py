@@ -104,8 +104,9 @@ def merge_rank_levels(
     the lowest rank, all its occurrences go in one pass: from left to right, skipping one
     that overlaps the one before (a chain "a a a" with (a, a) -> [aa, a]). That is exactly
     what the one-at-a-time loop does, unless a merge creates a pair ranked below r, which
-    the loop would take first. Then this stops before that pass and the heap goes on from
-    the state before it. It also stops when a rank has fewer than `min_merges` pairs or
+    the loop would take first: one left after the pass, or one that the loop sees for a
+    moment inside a chain ("aa a" before the next "a a" joins, when "aaa" outranks "aa").
+    Then this stops before that pass and the heap goes on from the state before it. It also stops when a rank has fewer than `min_merges` pairs or
     fewer than 1/min_share of them: a NumPy pass over the whole piece (tens of microseconds
     at least) no longer pays for so few merges.
     """
@@ -129,6 +130,13 @@ def merge_rank_levels(
         if r == NO_RANK or len(at) < min_merges or len(at) * min_share < len(pair_rank):
             break
         at = _leftmost_without_overlap(at)
+        chained = at[1:][np.diff(at) == 2]  # merges right after another one in a chain
+        if len(chained):
+            # one at a time, after the merge before it, this pair's left part first meets
+            # the new token: (r, left part). If that outranks r the loop takes it first.
+            k = int(chained[0]) - 2
+            if ranks.get(piece[starts[k] : starts[k + 3]], NO_RANK) < r:
+                break
         keep = np.ones(len(ids), dtype=bool)
         keep[at + 1] = False  # the right part of each merged pair goes
         new_ids, new_starts = ids[keep], starts[np.append(keep, True)]  # (P',), (P'+1,)
