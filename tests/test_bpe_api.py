@@ -20,27 +20,6 @@ EOT = "<|endoftext|>"
 NAMES = ["gpt2", "cl100k_base"]
 
 
-@pytest.fixture(scope="session")
-def gpt2():
-    return npllm.get_encoding("gpt2")
-
-
-@pytest.fixture(scope="session")
-def cl100k():
-    return npllm.get_encoding("cl100k_base")
-
-
-@pytest.fixture(scope="session", params=NAMES)
-def pair(request):
-    """(npllm encoding, tiktoken encoding) of the same name."""
-    return npllm.get_encoding(request.param), tiktoken_encoding(request.param)
-
-
-@pytest.fixture(scope="session")
-def shakespeare_text():
-    return npllm.data.path("tinyshakespeare.txt").read_text(encoding="utf-8")
-
-
 def outcome(call):
     """The call's result, or the type of the error it raised."""
     try:

@@ -26,16 +26,6 @@ from reference import tiktoken_encoding, tiktoken_module
 NPLLM_SOURCE = pathlib.Path(npllm.__file__).parent
 
 
-@pytest.fixture(scope="session")
-def gpt2():
-    return npllm.get_encoding("gpt2")
-
-
-@pytest.fixture(scope="session")
-def cl100k():
-    return npllm.get_encoding("cl100k_base")
-
-
 def tiny_encoding(**changes) -> npllm.Encoding:
     """256 bytes + 3 merges + 1 special token: small enough to corrupt by hand."""
     ranks = {bytes([b]): b for b in range(256)}

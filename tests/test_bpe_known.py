@@ -14,16 +14,6 @@ TEA = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunkno
 TEA_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13]
 
 
-@pytest.fixture(scope="session")
-def gpt2():
-    return npllm.get_encoding("gpt2")
-
-
-@pytest.fixture(scope="session")
-def cl100k():
-    return npllm.get_encoding("cl100k_base")
-
-
 # --- GPT-2: the course's examples -------------------------------------------------------------
 
 

@@ -33,17 +33,6 @@ MORE = settings(FIXED, max_examples=1000)
 FEWER = settings(FIXED, max_examples=150)
 
 
-@pytest.fixture(scope="session", params=NAMES)
-def pair(request):
-    """(npllm encoding, tiktoken encoding) of the same name."""
-    return npllm.get_encoding(request.param), tiktoken_encoding(request.param)
-
-
-@pytest.fixture(scope="session")
-def shakespeare_text():
-    return npllm.data.path("tinyshakespeare.txt").read_text(encoding="utf-8")
-
-
 # --- hostile text -----------------------------------------------------------------------------
 
 LETTERS = (

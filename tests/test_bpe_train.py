@@ -31,17 +31,6 @@ PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN}
 EOT = "<|endoftext|>"
 
 
-@pytest.fixture(scope="module")
-def shakespeare_path():
-    return npllm.data.path("tinyshakespeare.txt")
-
-
-@pytest.fixture(scope="module")
-def shakespeare_text(shakespeare_path) -> str:
-    """Tiny Shakespeare, 1,115,394 characters."""
-    return shakespeare_path.read_text(encoding="utf-8")
-
-
 def train_quietly(text, vocab_size, **kwargs):
     """(encoding, [warning messages]): train_bpe with every warning recorded."""
     with warnings.catch_warnings(record=True) as caught:
