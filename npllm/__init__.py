@@ -3,6 +3,8 @@
 Step 1, words: `split_words`, `build_vocab`, `SimpleTokenizerV1`, `SimpleTokenizerV2`.
 Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `load_encoding`,
 `load_tiktoken_bpe`, `train_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`.
+Step 3, windows and batches: `GPTDataset`, `DataLoader`, `create_dataloader` (also
+`create_dataloader_v1`), `random_batches`, `save_tokens`, `load_tokens`.
 Data files: `npllm.data.path(name)`.
 """
 
@@ -18,6 +20,8 @@ from npllm.bpe import (
     load_tiktoken_bpe,
     train_bpe,
 )
+from npllm.loader import DataLoader, GPTDataset, create_dataloader, create_dataloader_v1, random_batches
+from npllm.tokens import load_tokens, save_tokens
 from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
 
 __all__ = [
@@ -34,4 +38,11 @@ __all__ = [
     "train_bpe",
     "GPT2_PATTERN",
     "CL100K_PATTERN",
+    "GPTDataset",
+    "DataLoader",
+    "create_dataloader",
+    "create_dataloader_v1",
+    "random_batches",
+    "save_tokens",
+    "load_tokens",
 ]

@@ -100,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, metavar="MODEL.npllm-bpe", help="where to save the encoding")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=run_train_bpe)
+
+    p = sub.add_parser("encode-file", help="step 3: encode a text file of any size into a token file")
+    p.add_argument("file", metavar="TEXT", help="a UTF-8 text file (streamed in chunks)")
+    p.add_argument("-o", "--out", required=True, metavar="TOKENS.bin", help="the token file (a .json sidecar goes beside it)")
+    add_encoding_option(p)
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes to encode with (default: 1)")
+    p.add_argument("--special", choices=("refuse", "allow", "ordinary"), default="refuse",
+                   help="special-token text in the file: refuse it (default), allow it, or encode it as text")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=run_encode_file)
+
+    p = sub.add_parser("batches", help="step 3: show the first (input, target) batches of a text or token file")
+    p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or a token file from encode-file")
+    add_encoding_option(p)
+    p.add_argument("--batch-size", type=int, default=8, metavar="B")
+    p.add_argument("--max-length", type=int, default=4, metavar="T")
+    p.add_argument("--stride", type=int, default=4)
+    p.add_argument("--shuffle", action="store_true")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--drop-last", action="store_true")
+    p.add_argument("--show", type=int, default=2, metavar="N", help="how many batches to print (default: 2)")
+    p.set_defaults(run=run_batches)
     return parser
 
 
@@ -266,6 +288,54 @@ def run_train_bpe(args: argparse.Namespace) -> None:
         print(f"npllm: warning: {warning.message}", file=sys.stderr)
     enc.save(out)
     print(f"saved {enc} to {out} (readable dump: {out.with_suffix('.vocab')})", file=sys.stderr)
+
+
+def run_encode_file(args: argparse.Namespace) -> None:
+    import pathlib
+
+    from npllm.tokens import encode_file
+
+    if not pathlib.Path(args.file).is_file():
+        raise CLIError(f"no such file: {args.file}")
+    out = pathlib.Path(args.out)
+    if not out.parent.is_dir():
+        raise CLIError(f"cannot write {args.out}: no folder {out.parent}")
+    if args.workers < 1:
+        raise CLIError(f"--workers must be at least 1, got {args.workers}")
+    enc = open_encoding(args.encoding)
+    count = encode_file(args.file, out, enc, workers=args.workers, special=args.special, progress=not args.quiet)
+    print(f"{count:,} {enc.name} tokens written to {out} (sidecar {out.name}.json)", file=sys.stderr)
+
+
+def run_batches(args: argparse.Namespace) -> None:
+    from npllm.loader import DataLoader, GPTDataset
+    from npllm.tokens import load_tokens, sidecar_path
+
+    if sidecar_path(args.file).exists():
+        ids = load_tokens(args.file)
+        enc_name = data_encoding_name(args.file, args.encoding)
+    else:
+        ids = open_encoding(args.encoding).encode(read_text_file(args.file), allowed_special="all")
+        enc_name = args.encoding
+    enc = open_encoding(enc_name)
+    dataset = GPTDataset(ids, max_length=args.max_length, stride=args.stride)
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=args.shuffle, drop_last=args.drop_last, seed=args.seed)
+    print(f"{len(ids):,} tokens; {len(dataset):,} windows of {args.max_length} (stride {args.stride}); "
+          f"{len(loader):,} batches of {args.batch_size}")
+    for k, (x, y) in enumerate(loader):
+        if k >= args.show:
+            break
+        print(f"\nbatch {k}: inputs {x.shape}, targets {y.shape}")
+        for row_x, row_y in zip(x.tolist(), y.tolist()):
+            print(f"  {row_x} -> {row_y}")
+            print(f"  {enc.decode(row_x)!r} -> {enc.decode(row_y)!r}")
+
+
+def data_encoding_name(token_file: str, default: str) -> str:
+    """The encoding a token file's sidecar names, else `default`."""
+    from npllm.tokens import read_sidecar
+
+    return read_sidecar(token_file).get("encoding") or default
 
 
 def run_demo(args: argparse.Namespace) -> None:

@@ -9,11 +9,19 @@ spelled out for ASCII (`\\p{L}` -> `[A-Za-z]`, `\\p{N}` -> `[0-9]`, `\\s` -> `[\
 On text that is all ASCII it splits identically, and Python's built-in `re` runs it about
 twice as fast as `regex` runs the general one. The split is the largest cost of a warm
 encode, so this is where the speed is; `tests/test_bpe_patterns.py` checks the two agree.
+
+`read_split_safe_chunks` reads a large file in chunks cut only where both patterns would cut
+anyway, so the trainer and `npllm.tokens.encode_file` stream a corpus of any size and get
+exactly the pieces of the whole text.
 """
 
 from __future__ import annotations
 
+import pathlib
 import re
+from collections.abc import Iterable
+
+import regex
 
 # GPT-2 (r50k_base). OpenAI's original, equivalent and slower, was
 # r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -53,3 +61,45 @@ def compile_ascii(pat_str: str) -> re.Pattern | None:
     """The `re` version of a known pattern, or None when the pattern has no ASCII twin."""
     ascii_pat = ASCII_PATTERNS.get(pat_str)
     return re.compile(ascii_pat) if ascii_pat is not None else None
+
+
+# --- cutting a long text where the split cannot change --------------------------------------
+
+READ_CHUNK_CHARS = 1 << 22  # characters read from a file at a time
+
+# Where both known patterns end a piece and start the next, whatever comes around: after a
+# newline between two non-space characters ("y\nA"), or before a space that follows a
+# non-space and precedes a letter ("y| A"). Text cut there splits exactly as the whole text
+# does. (Not after "\r\n": GPT-2's pattern splits "y\r\nA" as "\r", "\n" but a chunk
+# ending in "\r\n" as one piece; the space rule covers files with CRLF line ends.)
+_SAFE_CUT = regex.compile(r"(?r)(?<=\S\n)(?=\S)|(?<=\S)(?= \p{L})")  # (?r): search from the end
+
+
+def read_split_safe_chunks(path: pathlib.Path, chunk_chars: int = READ_CHUNK_CHARS) -> Iterable[str]:
+    """A UTF-8 file in pieces of about `chunk_chars`, each ending at a safe cut.
+
+    Splitting the chunks one by one gives the same pieces as splitting the whole file, for
+    GPT2_PATTERN and CL100K_PATTERN (tests/test_bpe_train.py checks it), and the chunks
+    join back to the file exactly (line ends are not translated). A stretch with no safe
+    cut (one endless line without spaces) is carried on until one comes. A special token
+    that itself contains a space followed by a letter could be cut in two; none of the
+    usual ones does.
+    """
+    carry = ""
+    with open(path, encoding="utf-8", newline="") as f:
+        while True:
+            try:
+                block = f.read(chunk_chars)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path} is not UTF-8 text ({e.reason}, byte {e.start} of a block)") from None
+            if not block:
+                break
+            buffer = carry + block
+            cut = _SAFE_CUT.search(buffer, 1)
+            if cut is None:
+                carry = buffer
+                continue
+            yield buffer[: cut.start()]
+            carry = buffer[cut.start() :]
+    if carry:
+        yield carry

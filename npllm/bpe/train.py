@@ -32,10 +32,7 @@ import numpy as np
 import regex
 
 from npllm.bpe.encoding import Encoding, _replace_lone_surrogates, _special_token_regex
-from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii
-
-READ_CHUNK_CHARS = 1 << 22  # characters read from a file at a time
-
+from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii, read_split_safe_chunks
 
 def train_bpe(
     text: str | Iterable[str] | os.PathLike,
@@ -109,44 +106,6 @@ def _text_chunks(text) -> Iterable[str]:
             yield item
     else:
         raise TypeError(f"text must be a str, an iterable of str or a path, got {type(text).__name__}")
-
-
-# Where both known patterns end a piece and start the next, whatever comes around: after a
-# newline between two non-space characters ("y\nA"), or before a space that follows a
-# non-space and precedes a letter ("y| A"). Text cut there splits exactly as the whole text
-# does. (Not after "\r\n": GPT-2's pattern splits "y\r\nA" as "\r", "\n" but a chunk
-# ending in "\r\n" as one piece; the space rule covers files with CRLF line ends.)
-_SAFE_CUT = regex.compile(r"(?r)(?<=\S\n)(?=\S)|(?<=\S)(?= \p{L})")  # (?r): search from the end
-
-
-def read_split_safe_chunks(path: pathlib.Path, chunk_chars: int = READ_CHUNK_CHARS) -> Iterable[str]:
-    """A UTF-8 file in pieces of about `chunk_chars`, each ending at a safe cut.
-
-    Splitting the chunks one by one gives the same pieces as splitting the whole file, for
-    GPT2_PATTERN and CL100K_PATTERN (tests/test_bpe_train.py checks it), and the chunks
-    join back to the file exactly (line ends are not translated). A stretch with no safe
-    cut (one endless line without spaces) is carried on until one comes. A special token
-    that itself contains a space followed by a letter could be cut in two; none of the
-    usual ones does.
-    """
-    carry = ""
-    with open(path, encoding="utf-8", newline="") as f:
-        while True:
-            try:
-                block = f.read(chunk_chars)
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path} is not UTF-8 text ({e.reason}, byte {e.start} of a block)") from None
-            if not block:
-                break
-            buffer = carry + block
-            cut = _SAFE_CUT.search(buffer, 1)
-            if cut is None:
-                carry = buffer
-                continue
-            yield buffer[: cut.start()]
-            carry = buffer[cut.start() :]
-    if carry:
-        yield carry
 
 
 # --- the merges ----------------------------------------------------------------------------------
