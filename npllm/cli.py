@@ -344,6 +344,8 @@ def run_demo(args: argparse.Namespace) -> None:
     demo_words(text)
     heading("Step 2: byte-pair encoding (GPT-2)")
     demo_bpe(text)
+    heading("Step 3: (input, target) windows in batches")
+    demo_loader(text)
 
 
 def heading(title: str) -> None:
@@ -383,3 +385,19 @@ def demo_bpe(text: str) -> None:
     n_words = len(words.split_words(text))
     print(f"the whole text: {len(ids):,} GPT-2 tokens for {n_words:,} words "
           f"({len(ids) / max(n_words, 1):.2f} tokens per word), first {ids[:10]}")
+
+
+def demo_loader(text: str) -> None:
+    from npllm.loader import create_dataloader
+
+    enc = get_encoding("gpt2")
+    loader = create_dataloader(text, batch_size=8, max_length=4, stride=4, shuffle=False, drop_last=False)
+    print(f"{len(loader.dataset.ids):,} tokens -> {len(loader.dataset):,} windows of 4 (stride 4) "
+          f"-> {len(loader):,} batches of 8")
+    x, y = next(iter(loader))
+    print(f"first batch: inputs {x.shape}, targets {y.shape} (the targets are the inputs one token later)")
+    for row_x, row_y in list(zip(x.tolist(), y.tolist()))[:3]:
+        print(f"  {row_x} -> {row_y}   {enc.decode(row_x)!r} -> {enc.decode(row_y)!r}")
+    course = create_dataloader(text, shuffle=False)
+    print(f"the course's defaults (batch 4, max_length 256, stride 128): {len(course.dataset):,} windows, "
+          f"{len(course):,} batches (drop_last)")
