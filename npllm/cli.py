@@ -15,6 +15,7 @@ import numpy as np
 import npllm
 from npllm import data, words
 from npllm.bpe import Encoding, get_encoding, list_encoding_names, load_encoding, train_bpe
+from npllm.bpe.encoding import DisallowedSpecialToken
 from npllm.bpe.patterns import PATTERNS_BY_NAME
 
 
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("npllm: interrupted", file=sys.stderr)
         return 130
+    except DisallowedSpecialToken as e:
+        print(f"npllm: error: the text holds the special token {e.token!r} (character {e.position:,}); "
+              f"use --special allow to encode it as that token, or --special ordinary to encode it as text",
+              file=sys.stderr)
+        return 1
     except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"npllm: error: {message}", file=sys.stderr)
@@ -391,13 +397,20 @@ def demo_loader(text: str) -> None:
     from npllm.loader import create_dataloader
 
     enc = get_encoding("gpt2")
+    n_tokens = len(enc.encode(text, allowed_special={"<|endoftext|>"}))
+    if n_tokens < 5:
+        print(f"{n_tokens} tokens: too short for even one window of 4 tokens and its target")
+        return
     loader = create_dataloader(text, batch_size=8, max_length=4, stride=4, shuffle=False, drop_last=False)
-    print(f"{len(loader.dataset.ids):,} tokens -> {len(loader.dataset):,} windows of 4 (stride 4) "
+    print(f"{n_tokens:,} tokens -> {len(loader.dataset):,} windows of 4 (stride 4) "
           f"-> {len(loader):,} batches of 8")
     x, y = next(iter(loader))
     print(f"first batch: inputs {x.shape}, targets {y.shape} (the targets are the inputs one token later)")
     for row_x, row_y in list(zip(x.tolist(), y.tolist()))[:3]:
         print(f"  {row_x} -> {row_y}   {enc.decode(row_x)!r} -> {enc.decode(row_y)!r}")
+    if n_tokens < 257:
+        print(f"{n_tokens} tokens: too short for the course's defaults (one window of 256 needs 257 tokens)")
+        return
     course = create_dataloader(text, shuffle=False)
     print(f"the course's defaults (batch 4, max_length 256, stride 128): {len(course.dataset):,} windows, "
           f"{len(course):,} batches (drop_last)")

@@ -99,8 +99,7 @@ class DataLoader:
         if not isinstance(dataset, GPTDataset):
             raise TypeError(f"dataset must be a GPTDataset, got {type(dataset).__name__}")
         _check_positive_int("batch_size", batch_size)
-        if seed is not None and not _is_int(seed):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        _check_seed(seed)
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
@@ -163,6 +162,9 @@ class DataLoader:
         epoch, done = state["epoch"], state["batches_done"]
         if not (_is_int(epoch) and epoch >= 0 and _is_int(done) and 0 <= done <= len(self)):
             raise ValueError(f"state has epoch={epoch!r}, batches_done={done!r}: out of range for {len(self)} batches")
+        if state["seed"] is None:
+            raise ValueError("state has seed=None: a state from state_dict() always holds the seed it used")
+        _check_seed(state["seed"])
         self.seed = state["seed"]
         self._next = (epoch, done)
         self._state = (epoch, done)
@@ -206,7 +208,7 @@ def random_batches(token_ids, batch_size: int, max_length: int, seed: int | None
 
 def _random_batches(windows, rng, batch_size):
     while True:
-        starts = rng.integers(0, len(windows) - 1, size=batch_size)  # (B,) as nanoGPT's randint(N - T)
+        starts = rng.integers(0, len(windows), size=batch_size)  # (B,) in [0, N - T), as nanoGPT's randint(N - T)
         block = windows[starts].astype(np.int64)  # (B, T+1)
         yield block[:, :-1].copy(), block[:, 1:]
 
@@ -225,6 +227,8 @@ def as_token_array(token_ids) -> np.ndarray:
         ids = ids.astype(np.int64)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"token IDs must be integers, got dtype {ids.dtype}")
+    if ids.dtype == np.uint64 and len(ids) and ids.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"token ID {int(ids.max())} is too large to be a token ID (batches are int64)")
     if ids.dtype.kind == "i" and len(ids) and ids.min() < 0:
         bad = int(ids[np.argmax(ids < 0)])
         raise ValueError(f"token IDs cannot be negative, found {bad} at position {int(np.argmax(ids < 0))}")
@@ -239,6 +243,15 @@ def _read_only(view: np.ndarray) -> np.ndarray:
 
 def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _check_seed(seed) -> None:
+    if seed is None:
+        return
+    if not _is_int(seed):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0 (NumPy seeds are non-negative), got {seed}")
 
 
 def _check_positive_int(name: str, value) -> None:

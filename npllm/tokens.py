@@ -51,7 +51,9 @@ def load_tokens(path) -> np.ndarray:
             f"({meta['count'] * dtype.itemsize:,} bytes): the file is truncated or not the one the sidecar describes"
         )
     if meta["count"] == 0:
-        return np.zeros(0, dtype=dtype)
+        empty = np.zeros(0, dtype=dtype)  # an empty file cannot be memory-mapped
+        empty.flags.writeable = False
+        return empty
     return np.memmap(path, dtype=dtype, mode="r", shape=(meta["count"],))
 
 

@@ -25,7 +25,12 @@ def outcome(call):
     try:
         return call()
     except (ValueError, TypeError, KeyError) as e:
-        return type(e)
+        return builtin_type(e)
+
+
+def builtin_type(error: BaseException) -> type:
+    """The built-in exception class an error is (npllm raises subclasses with more detail)."""
+    return next(kind for kind in type(error).__mro__ if kind.__module__ == "builtins")
 
 
 def byte_ranks(*extra: bytes) -> dict[bytes, int]:

@@ -93,7 +93,12 @@ def outcome(encode):
     try:
         return encode()
     except (ValueError, TypeError) as e:
-        return type(e)
+        return builtin_type(e)
+
+
+def builtin_type(error: BaseException) -> type:
+    """The built-in exception class an error is (npllm raises subclasses with more detail)."""
+    return next(kind for kind in type(error).__mro__ if kind.__module__ == "builtins")
 
 
 def check_parity(enc, ref, text):

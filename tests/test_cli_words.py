@@ -85,7 +85,8 @@ def test_demo_on_another_text(capsys, tmp_path):
     assert main(["demo", "--text", str(file)]) == 0
     out = capsys.readouterr().out
     assert f"{file}, 96 characters" in out
-    assert "28 words and punctuation marks; vocabulary of 6"  # 7 pieces x 4 in out
+    assert "28 words and punctuation marks; vocabulary of 6" in out  # 7 pieces x 4
+    assert "too short for the course's defaults" in out  # 28 tokens: no window of 256
 
 
 def test_missing_file_is_one_line_and_exit_1(capsys, tmp_path):

@@ -28,6 +28,17 @@ PIECE_CACHE_SIZE = 1 << 17  # distinct pieces remembered; tinyshakespeare has ab
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
 
 
+class DisallowedSpecialToken(ValueError):
+    """Special-token text in user input that `encode` was not told to allow."""
+
+    def __init__(self, message: str, token: str, position: int):
+        super().__init__(message)
+        self.token, self.position = token, position
+
+    def __reduce__(self):  # pickle with all three arguments (worker processes send it back)
+        return type(self), (self.args[0], self.token, self.position)
+
+
 class PieceCache(dict):
     """str piece -> tuple of token IDs, filled on first sight, at most `maxsize` entries.
 
@@ -289,13 +300,15 @@ class Encoding:
         match = _special_token_regex(disallowed).search(text)
         if match:
             token = match.group()
-            raise ValueError(
+            raise DisallowedSpecialToken(
                 f"Encountered text corresponding to disallowed special token {token!r} at "
                 f"character {match.start()}.\n"
                 f"To encode it as the special token, pass allowed_special={{{token!r}}} "
                 f'(or "all").\n'
                 f"To encode it as ordinary text, pass disallowed_special=() or use "
-                f"encode_ordinary."
+                f"encode_ordinary.",
+                token,
+                match.start(),
             )
 
     def _unknown_token(self, tokens: list) -> KeyError:
