@@ -5,6 +5,8 @@ Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `load_
 `load_tiktoken_bpe`, `train_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`.
 Step 3, windows and batches: `GPTDataset`, `DataLoader`, `create_dataloader` (also
 `create_dataloader_v1`), `random_batches`, `save_tokens`, `load_tokens`.
+Step 4, embeddings with a hand-written backward: `Embedding`, `PositionalEmbedding`,
+`GPTEmbedding`, and the optimizers `SGD`, `Adam`.
 Data files: `npllm.data.path(name)`.
 """
 
@@ -20,7 +22,9 @@ from npllm.bpe import (
     load_tiktoken_bpe,
     train_bpe,
 )
+from npllm.embedding import Embedding, GPTEmbedding, PositionalEmbedding
 from npllm.loader import DataLoader, GPTDataset, create_dataloader, create_dataloader_v1, random_batches
+from npllm.optim import SGD, Adam
 from npllm.tokens import load_tokens, save_tokens
 from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
 
@@ -45,4 +49,9 @@ __all__ = [
     "random_batches",
     "save_tokens",
     "load_tokens",
+    "Embedding",
+    "PositionalEmbedding",
+    "GPTEmbedding",
+    "SGD",
+    "Adam",
 ]

@@ -352,6 +352,8 @@ def run_demo(args: argparse.Namespace) -> None:
     demo_bpe(text)
     heading("Step 3: (input, target) windows in batches")
     demo_loader(text)
+    heading("Step 4: token and position embeddings")
+    demo_embeddings()
 
 
 def heading(title: str) -> None:
@@ -414,3 +416,19 @@ def demo_loader(text: str) -> None:
     course = create_dataloader(text, shuffle=False)
     print(f"the course's defaults (batch 4, max_length 256, stride 128): {len(course.dataset):,} windows, "
           f"{len(course):,} batches (drop_last)")
+
+
+def demo_embeddings() -> None:
+    from npllm.embedding import GPTEmbedding
+
+    ids = np.array([[40, 367, 2885, 1464], [1807, 3619, 402, 271]])  # (B, T) = (2, 4)
+    emb = GPTEmbedding(vocab_size=50257, context_length=1024, embedding_dim=256, seed=123)
+    tokens = emb.token(ids)  # (B, T, D)
+    positions = emb.position(ids.shape[1])  # (T, D)
+    out = emb(ids)  # (B, T, D) = tokens + positions
+    print(f"IDs {ids.shape} -> token embeddings {tokens.shape} (a {emb.token.weight.shape} table)")
+    print(f"positions {positions.shape} (a {emb.position.weight.shape} table); sum {out.shape}")
+    emb.backward(np.ones_like(out))
+    rows = emb.token.touched_rows()
+    print(f"backward: gradient in {len(rows)} token rows {rows.tolist()} and {ids.shape[1]} position rows; "
+          f"each position row gets the sum over the batch ({ids.shape[0]})")
