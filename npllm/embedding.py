@@ -54,14 +54,18 @@ class Embedding:
         scatter_add_layers(self.grad, flat_ids, rows.reshape(-1, self.weight.shape[1]))  # (N, D) into (V, D)
         self._touched.append(flat_ids)
 
-    def zero_grad(self) -> None:
-        """Clear the gradient: only the rows backward touched, unless told otherwise."""
-        if self._touched:
+    def zero_grad(self, all_rows: bool = False) -> None:
+        """Clear the gradient. Only backward writes it, so clearing the rows backward touched
+        is enough and skips the rest of the table; if you add into `.grad` yourself (weight
+        tying, weight decay), pass all_rows=True."""
+        if all_rows:
+            self.grad.fill(0)
+        elif self._touched:
             self.grad[np.unique(np.concatenate(self._touched))] = 0
-            self._touched = []
+        self._touched = []
 
     def touched_rows(self) -> np.ndarray:
-        """The distinct rows with a gradient since the last zero_grad (the others are zero)."""
+        """The distinct rows backward has written since the last zero_grad."""
         if not self._touched:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate(self._touched))
@@ -82,17 +86,20 @@ class PositionalEmbedding:
         return f"PositionalEmbedding(context_length={self.weight.shape[0]}, D={self.weight.shape[1]})"
 
     def forward(self, seq_len: int) -> np.ndarray:  # T -> (T, D)
-        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)):
-            raise TypeError(f"seq_len must be an int, got {type(seq_len).__name__}")
-        context = self.weight.shape[0]
-        if not 1 <= seq_len <= context:
-            raise ValueError(f"asked for {seq_len} positions, but the context length is {context}: use at most {context} tokens per row")
+        self.check_length(seq_len)
         self._length = int(seq_len)
         positions = self.weight[:seq_len].view()  # (T, D)
         positions.flags.writeable = False
         return positions
 
     __call__ = forward
+
+    def check_length(self, seq_len) -> None:
+        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)):
+            raise TypeError(f"seq_len must be an int, got {type(seq_len).__name__}")
+        context = self.weight.shape[0]
+        if not 1 <= seq_len <= context:
+            raise ValueError(f"asked for {seq_len} positions, but the context length is {context}: use at most {context} tokens per row")
 
     def backward(self, grad_out) -> None:  # (..., T, D) -> adds into self.grad[:T]
         if self._length is None:
@@ -112,18 +119,19 @@ class GPTEmbedding:
     """Token + position, the input of GPT-2: (B, T) IDs -> (B, T, D) vectors."""
 
     def __init__(self, vocab_size: int, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32):
-        token_seed, position_seed = np.random.SeedSequence(seed).spawn(2)
-        self.token = Embedding(vocab_size, embedding_dim, seed=token_seed, dtype=dtype)
-        self.position = PositionalEmbedding(context_length, embedding_dim, seed=position_seed, dtype=dtype)
+        token_rng, position_rng = np.random.default_rng(seed).spawn(2)  # seed: an int, None or a Generator
+        self.token = Embedding(vocab_size, embedding_dim, seed=token_rng, dtype=dtype)
+        self.position = PositionalEmbedding(context_length, embedding_dim, seed=position_rng, dtype=dtype)
 
     def __repr__(self) -> str:
         V, D = self.token.weight.shape
         return f"GPTEmbedding(V={V}, context_length={self.position.weight.shape[0]}, D={D})"
 
     def forward(self, ids) -> np.ndarray:  # (B, T) int -> (B, T, D)
-        ids = np.asarray(ids)
+        ids = check_ids(ids, self.token.weight.shape[0])
         if ids.ndim < 1:
             raise ValueError("ids must have a time axis: shape (T,) or (B, T)")
+        self.position.check_length(ids.shape[-1])  # both checks before either table changes
         out = self.token.forward(ids)  # (B, T, D), a new array
         out += self.position.forward(ids.shape[-1])  # + (T, D), broadcast over the batch
         return out
@@ -145,6 +153,8 @@ class GPTEmbedding:
 def check_ids(ids, num_embeddings: int) -> np.ndarray:
     """An integer array of IDs in [0, V), or a clear error before anything changes."""
     ids = np.asarray(ids)
+    if ids.size == 0 and ids.dtype.kind == "f":
+        ids = ids.astype(np.int64)  # np.asarray([]) is float64; an empty list of IDs is fine
     if ids.dtype.kind not in "iu":
         raise TypeError(f"token IDs must be integers, got dtype {ids.dtype}")
     if ids.size:

@@ -3,10 +3,13 @@
 `SGD` takes a step against the gradient; `Adam` keeps running means of the gradient and of
 its square per weight (Kingma & Ba, with PyTorch's defaults). Both update `.weight` in
 place and leave `.grad` alone; `zero_grad()` clears it (through the parameter's own
-`zero_grad` when it has one, which for an `Embedding` clears only the rows it touched).
+`zero_grad` when it has one, which for an `Embedding` clears only the rows its backward
+touched).
 """
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
@@ -21,11 +24,7 @@ class SGD:
 
     def step(self) -> None:
         for p in self.params:
-            rows = p.touched_rows() if hasattr(p, "touched_rows") else None
-            if rows is not None:  # only these rows have a gradient: the rest would move by 0
-                p.weight[rows] -= self.lr * p.grad[rows]
-            else:
-                p.weight -= self.lr * p.grad
+            p.weight -= self.lr * p.grad
 
     def zero_grad(self) -> None:
         _zero_grads(self.params)
@@ -86,6 +85,6 @@ def _check_params(params) -> list:
 
 
 def _check_rate(lr) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     return float(lr)

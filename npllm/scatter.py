@@ -36,6 +36,8 @@ def scatter_add_at(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
 
 
 def scatter_add_sorted(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    if len(ids) == 0:
+        return
     order = np.argsort(ids, kind="stable")  # (N,)
     sorted_ids = ids[order]
     run_starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])  # (U,)
@@ -44,6 +46,8 @@ def scatter_add_sorted(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> N
 
 
 def scatter_add_layers(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray, layers: int = LAYERS) -> None:
+    if len(ids) == 0:
+        return
     order = np.argsort(ids, kind="stable")  # (N,) positions grouped by id
     sorted_ids = ids[order]
     is_first = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]  # (N,)
