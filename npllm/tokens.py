@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import sys
 import tempfile
-import time
 from collections.abc import Iterable
 
 import numpy as np
+
+from npllm.progress import ProgressLine
 
 FORMAT = "npllm-tokens v1"
 DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}  # name -> little-endian dtype
@@ -102,21 +102,23 @@ def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "
     src, dst = pathlib.Path(src), pathlib.Path(dst)
     total_bytes = src.stat().st_size
     dtype = "uint16" if enc.max_token_value < 1 << 16 else "uint32"
-    meter = _Progress(total_bytes) if progress else None
+    meter = ProgressLine(every_s=0.25) if progress else None
     count = 0
+    done_bytes = 0
 
     def write(f) -> None:
-        nonlocal count
+        nonlocal count, done_bytes
         chunks = read_split_safe_chunks(src, chunk_chars)
         for n_bytes, ids in _encode_chunks(enc, chunks, special, workers):
             ids.astype(DTYPES[dtype]).tofile(f)
             count += len(ids)
-            if meter:
-                meter.update(n_bytes, count)
+            done_bytes += n_bytes
+            if meter and meter.due():
+                meter.write(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
 
     _atomic_write(dst, write)
     if meter:
-        meter.close(count)
+        meter.close(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
     _write_sidecar(dst, dtype, count, enc.name)
     return count
 
@@ -177,26 +179,6 @@ def _atomic_write(path: pathlib.Path, write) -> None:
         raise
 
 
-class _Progress:
-    """One line on stderr: MB done of total, MB/s, tokens so far."""
-
-    def __init__(self, total_bytes: int, every_s: float = 0.25):
-        self.total, self.every_s = max(total_bytes, 1), every_s
-        self.done = 0
-        self.start = self.last = time.perf_counter()
-
-    def update(self, nbytes: int, tokens: int) -> None:
-        self.done += nbytes
-        now = time.perf_counter()
-        if now - self.last >= self.every_s:
-            self.last = now
-            self._write(tokens, now)
-
-    def close(self, tokens: int) -> None:
-        self._write(tokens, time.perf_counter())
-        sys.stderr.write("\n")
-
-    def _write(self, tokens: int, now: float) -> None:
-        rate = self.done / max(now - self.start, 1e-9) / 1e6
-        sys.stderr.write(f"\r{self.done / 1e6:,.1f}/{self.total / 1e6:,.1f} MB  {rate:,.1f} MB/s  {tokens:,} tokens ")
-        sys.stderr.flush()
+def _encode_status(done_bytes: int, total_bytes: int, tokens: int, elapsed: float) -> str:
+    """ "0.5/1.1 MB  7.0 MB/s  150,000 tokens" """
+    return f"{done_bytes / 1e6:,.1f}/{total_bytes / 1e6:,.1f} MB  {done_bytes / elapsed / 1e6:,.1f} MB/s  {tokens:,} tokens"

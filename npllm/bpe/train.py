@@ -22,8 +22,6 @@ from __future__ import annotations
 import heapq
 import os
 import pathlib
-import sys
-import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -33,6 +31,7 @@ import regex
 
 from npllm.bpe.encoding import Encoding, _replace_lone_surrogates, _special_token_regex
 from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii, read_split_safe_chunks
+from npllm.progress import ProgressLine
 
 def train_bpe(
     text: str | Iterable[str] | os.PathLike,
@@ -124,7 +123,7 @@ def learn_merges(piece_counts: dict[bytes, int], n_merges: int, *, progress: boo
     heapq.heapify(heap)  # the best candidate on top: highest count, then first in the text
 
     merges = []
-    meter = _Progress(n_merges) if progress else None
+    meter = ProgressLine() if progress else None
     while len(merges) < n_merges:
         pair = _pop_best(heap, counts, holders, words, token_len)
         if pair is None:
@@ -135,10 +134,10 @@ def learn_merges(piece_counts: dict[bytes, int], n_merges: int, *, progress: boo
         for new_pair in _apply_merge(pair, new_id, words, freqs, counts, holders):
             first = holders[new_pair][0]
             heapq.heappush(heap, (-counts[new_pair], first, _offset(words[first], new_pair, token_len), new_pair))
-        if meter:
-            meter.update(len(merges))
+        if meter and meter.due():
+            meter.write(_merge_status(len(merges), n_merges, meter.elapsed))
     if meter:
-        meter.close(len(merges))
+        meter.close(_merge_status(len(merges), n_merges, meter.elapsed))
     return merges
 
 
@@ -306,27 +305,8 @@ def _special_token_ids(special_tokens, names: list[str], first_id: int) -> dict[
     return {s: first_id + i for i, s in enumerate(names)}
 
 
-class _Progress:
-    """One line on stderr: merges done of total, merges/s, time left."""
-
-    def __init__(self, total: int, every_s: float = 0.2):
-        self.total, self.every_s = total, every_s
-        self.start = self.last = time.perf_counter()
-
-    def update(self, done: int) -> None:
-        now = time.perf_counter()
-        if now - self.last >= self.every_s:
-            self.last = now
-            self._write(done, now)
-
-    def close(self, done: int) -> None:
-        self._write(done, time.perf_counter())
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    def _write(self, done: int, now: float) -> None:
-        elapsed = max(now - self.start, 1e-9)
-        rate = done / elapsed
-        left = (self.total - done) / rate if rate > 0 else float("inf")
-        sys.stderr.write(f"\rmerges {done:,}/{self.total:,}  {rate:,.0f} merges/s  {left:,.1f} s left ")
-        sys.stderr.flush()
+def _merge_status(done: int, total: int, elapsed: float) -> str:
+    """ "merges 1,200/3,840  6,000 merges/s  0.4 s left" """
+    rate = done / elapsed
+    left = (total - done) / rate if rate > 0 else float("inf")
+    return f"merges {done:,}/{total:,}  {rate:,.0f} merges/s  {left:,.1f} s left"
