@@ -7,6 +7,7 @@ stderr and exit code 1 (argparse's own usage errors exit 2), never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except BrokenPipeError:  # `npllm ... | head`: the reader left, nothing to report
-        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except KeyboardInterrupt:
         print("npllm: interrupted", file=sys.stderr)
