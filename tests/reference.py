@@ -18,6 +18,19 @@ import pytest
 
 REQUIRE_ENV = "NPLLM_REQUIRE_REFERENCES"
 
+# The course's first batch of The Verdict's GPT-2 IDs (batch_size=8, max_length=4, stride=4),
+# shared by the loader tests (where it comes out) and the embedding tests (where it goes in).
+COURSE_FIRST_INPUTS = [
+    [40, 367, 2885, 1464],
+    [1807, 3619, 402, 271],
+    [10899, 2138, 257, 7026],
+    [15632, 438, 2016, 257],
+    [922, 5891, 1576, 438],
+    [568, 340, 373, 645],
+    [1049, 5975, 284, 502],
+    [284, 3285, 326, 11],
+]
+
 
 def references_required() -> bool:
     """True when a missing reference must fail a test rather than skip it (CI)."""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import npllm
+from reference import COURSE_FIRST_INPUTS
 from npllm.embedding import Embedding, GPTEmbedding, PositionalEmbedding
 
 
@@ -126,18 +127,7 @@ def test_gpt_embedding_gradient_matches_finite_differences():
 
 # --- the course's shapes -------------------------------------------------------------------
 
-COURSE_BATCH = np.array(  # the course's first batch of The Verdict: batch_size=8, max_length=4, stride=4
-    [
-        [40, 367, 2885, 1464],
-        [1807, 3619, 402, 271],
-        [10899, 2138, 257, 7026],
-        [15632, 438, 2016, 257],
-        [922, 5891, 1576, 438],
-        [568, 340, 373, 645],
-        [1049, 5975, 284, 502],
-        [284, 3285, 326, 11],
-    ]
-)
+COURSE_BATCH = np.array(COURSE_FIRST_INPUTS)  # (8, 4): the course's first batch of The Verdict
 
 
 def test_course_shapes():

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npllm
+from reference import COURSE_FIRST_INPUTS
 from npllm import DataLoader, GPTDataset, create_dataloader, create_dataloader_v1, random_batches
 
 PROPERTIES = settings(derandomize=True, max_examples=80, deadline=None)
@@ -41,16 +42,7 @@ def verdict_ids(verdict_text, gpt2):
 
 # --- known answers: the course's numbers on The Verdict -----------------------------------
 
-FIRST_INPUTS = [
-    [40, 367, 2885, 1464],
-    [1807, 3619, 402, 271],
-    [10899, 2138, 257, 7026],
-    [15632, 438, 2016, 257],
-    [922, 5891, 1576, 438],
-    [568, 340, 373, 645],
-    [1049, 5975, 284, 502],
-    [284, 3285, 326, 11],
-]
+FIRST_INPUTS = COURSE_FIRST_INPUTS
 FIRST_TARGETS = [
     [367, 2885, 1464, 1807],
     [3619, 402, 271, 10899],
