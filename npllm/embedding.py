@@ -51,8 +51,8 @@ class Embedding:
             raise RuntimeError("backward() needs a forward() first: it sends the gradient back to the IDs forward saw")
         rows = _check_grad_out(grad_out, self._ids.shape + (self.weight.shape[1],), self.weight.dtype)
         flat_ids = self._ids.reshape(-1)  # (N,)
-        scatter_add_layers(self.grad, flat_ids, rows.reshape(-1, self.weight.shape[1]))  # (N, D) into (V, D)
-        self._touched.append(flat_ids)
+        distinct = scatter_add_layers(self.grad, flat_ids, rows.reshape(-1, self.weight.shape[1]))  # (N, D) into (V, D)
+        self._touched.append(distinct)
 
     def zero_grad(self, all_rows: bool = False) -> None:
         """Clear the gradient. Only backward writes it, so clearing the rows backward touched
@@ -60,12 +60,14 @@ class Embedding:
         tying, weight decay), pass all_rows=True."""
         if all_rows:
             self.grad.fill(0)
-        elif self._touched:
-            self.grad[np.unique(np.concatenate(self._touched))] = 0
+        else:
+            self.grad[self.touched_rows()] = 0
         self._touched = []
 
     def touched_rows(self) -> np.ndarray:
-        """The distinct rows backward has written since the last zero_grad."""
+        """The distinct rows backward has written since the last zero_grad, in increasing order."""
+        if len(self._touched) == 1:
+            return self._touched[0].copy()  # one backward: already distinct and sorted
         if not self._touched:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate(self._touched))
@@ -131,9 +133,16 @@ class GPTEmbedding:
         ids = check_ids(ids, self.token.weight.shape[0])
         if ids.ndim < 1:
             raise ValueError("ids must have a time axis: shape (T,) or (B, T)")
-        self.position.check_length(ids.shape[-1])  # both checks before either table changes
-        out = self.token.forward(ids)  # (B, T, D), a new array
-        out += self.position.forward(ids.shape[-1])  # + (T, D), broadcast over the batch
+        T = ids.shape[-1]
+        self.position.check_length(T)  # both checks before either table changes
+        self.token._ids = ids  # what token.forward would remember, for backward
+        positions = self.position.forward(T)  # (T, D)
+        out = np.empty(ids.shape + positions.shape[1:], dtype=self.token.weight.dtype)  # (B, T, D)
+        for row_ids, row_out in zip(ids.reshape(-1, T), out.reshape(-1, T, positions.shape[1])):  # (T,), (T, D)
+            # One row of the batch at a time, so its (T, D) tokens are still in cache when the
+            # positions are added. The IDs are checked; mode="clip" skips NumPy's buffered copy.
+            np.take(self.token.weight, row_ids, axis=0, out=row_out, mode="clip")  # (T, D)
+            row_out += positions  # token + position
         return out
 
     __call__ = forward

@@ -147,6 +147,35 @@ def test_layers_ids_on_both_sides_of_the_threshold(layers):
         np.testing.assert_array_equal(grad[i], rows[ids == i].sum(axis=0))
 
 
+def test_layers_returns_the_distinct_ids_it_touched_in_increasing_order():
+    """[5, 2, 5, 5] -> [2, 5]: what Embedding.zero_grad clears."""
+    grad = np.zeros((8, 2))
+    rows = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0]])
+    touched = scatter_add_layers(grad, np.array([5, 2, 5, 5]), rows, layers=2)
+    assert touched.tolist() == [2, 5]
+    assert grad[5].tolist() == [8.0, 8.0] and grad[2].tolist() == [2.0, 2.0]
+    assert scatter_add_layers(grad, np.zeros(0, dtype=np.int64), np.zeros((0, 2))).tolist() == []
+
+
+@pytest.mark.parametrize("layers", [0, -1])
+def test_layers_below_one_is_refused_before_grad_changes(layers):
+    grad = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="layers must be at least 1"):
+        scatter_add_layers(grad, np.array([1, 1]), np.ones((2, 2)), layers=layers)
+    assert not grad.any()
+
+
+def test_layers_on_a_vocabulary_above_16_bits_sorts_the_full_ids():
+    """cl100k_base has 100,277 rows: the 16-bit sort key must not be used (70,000 would wrap to 4,464)."""
+    V, D = 100_277, 2
+    ids = np.array([70_000, 4_464, 70_000, 100_276, 4_464, 0])
+    rows = np.arange(12.0).reshape(6, D)
+    grad = np.zeros((V, D))
+    touched = scatter_add_layers(grad, ids, rows, layers=1)
+    assert touched.tolist() == [0, 4_464, 70_000, 100_276]
+    np.testing.assert_array_equal(grad, reference(np.zeros((V, D)), ids, rows))
+
+
 def test_layers_1_2_8_64_all_agree():
     rng = np.random.default_rng(7)
     V, D, N = 64, 4, 5_000
