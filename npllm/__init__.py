@@ -7,6 +7,7 @@ Step 3, windows and batches: `GPTDataset`, `DataLoader`, `create_dataloader` (al
 `create_dataloader_v1`), `random_batches`, `save_tokens`, `load_tokens`.
 Step 4, embeddings with a hand-written backward: `Embedding`, `PositionalEmbedding`,
 `GPTEmbedding`, and the optimizers `SGD`, `Adam`.
+Step 5, a model that learns: `Linear`, `CrossEntropyLoss`, `TinyLM`.
 Data files: `npllm.data.path(name)`.
 """
 
@@ -24,6 +25,7 @@ from npllm.bpe import (
 )
 from npllm.embedding import Embedding, GPTEmbedding, PositionalEmbedding
 from npllm.loader import DataLoader, GPTDataset, create_dataloader, create_dataloader_v1, random_batches
+from npllm.model import CrossEntropyLoss, Linear, TinyLM
 from npllm.optim import SGD, Adam
 from npllm.tokens import load_tokens, save_tokens
 from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
@@ -54,4 +56,7 @@ __all__ = [
     "GPTEmbedding",
     "SGD",
     "Adam",
+    "Linear",
+    "CrossEntropyLoss",
+    "TinyLM",
 ]
