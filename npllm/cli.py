@@ -1,14 +1,18 @@
 """The `npllm` command: one subcommand per step of the course.
 
-Data goes to stdout, progress and errors to stderr. A bad file or argument is one line on
-stderr and exit code 1 (argparse's own usage errors exit 2), never a traceback.
+Data goes to stdout, progress and errors to stderr. A bad file, number or argument (argparse's
+usage errors too) is one `npllm: error:` line on stderr and exit code 1, never a traceback;
+files are checked before any work, and an output is written whole or not at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import pathlib
 import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -24,13 +28,21 @@ class CLIError(Exception):
     """A problem with the user's input, printed as one line."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a CLIError: one line and exit code 1, like every other
+    error (argparse prints the usage and exits 2)."""
+
+    def error(self, message: str):
+        raise CLIError(f"{message} (see {self.prog} --help)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help(sys.stderr)
-        return 1
     try:
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help(sys.stderr)
+            return 1
         args.run(args)
     except BrokenPipeError:  # `npllm ... | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
@@ -45,13 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"npllm: error: {message}", file=sys.stderr)
+        print(f"npllm: error: {one_line(message)}", file=sys.stderr)
         return 1
     return 0
 
 
+def one_line(message: object) -> str:
+    """Some libraries' messages run over several lines: "a\\n  b" -> "a b"."""
+    return " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="npllm",
         description="The input side of a GPT-style language model in plain NumPy.",
     )
@@ -60,11 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the course's steps on The Verdict")
     p.add_argument("--text", metavar="FILE", help="a UTF-8 text file instead of The Verdict")
+    p.add_argument("--steps", type=positive_int, default=DEMO_STEPS, metavar="N",
+                   help=f"training steps of the model in step 5 (default: {DEMO_STEPS})")
+    p.add_argument("--seed", type=non_negative_int, default=123, metavar="S",
+                   help="seed of the model, its batches and its sample (default: 123)")
     p.set_defaults(run=run_demo)
 
     p = sub.add_parser("words", help="step 1: split a text file into words and count them")
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for stdin")
-    p.add_argument("--show", type=int, default=30, metavar="N", help="how many pieces to print")
+    p.add_argument("--show", type=non_negative_int, default=30, metavar="N", help="how many pieces to print")
     p.set_defaults(run=run_words)
 
     p = sub.add_parser("encode", help="step 2: text -> BPE token IDs")
@@ -99,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-bpe", help="step 2: learn a BPE vocabulary from a text file")
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file (read in chunks; any size)")
-    p.add_argument("--vocab-size", type=int, required=True, metavar="N", help="tokens to end with (>= 256)")
+    p.add_argument("--vocab-size", type=int_at_least(256), required=True, metavar="N", help="tokens to end with (>= 256)")
     p.add_argument("--pattern", choices=sorted(PATTERNS_BY_NAME), default="gpt2", help="the split pattern (default: gpt2)")
     p.add_argument("--special", action="append", default=[], metavar="TOKEN",
                    help='a special token, e.g. "<|endoftext|>" (repeatable); IDs follow the merges')
@@ -112,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="TEXT", help="a UTF-8 text file (streamed in chunks)")
     p.add_argument("-o", "--out", required=True, metavar="TOKENS.bin", help="the token file (a .json sidecar goes beside it)")
     add_encoding_option(p)
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes to encode with (default: 1)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="processes to encode with, at most one per CPU (default: 1)")
     p.add_argument("--special", choices=("refuse", "allow", "ordinary"), default="refuse",
                    help="special-token text in the file: refuse it (default), allow it, or encode it as text")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -120,23 +142,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batches", help="step 3: show the first (input, target) batches of a text or token file")
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or a token file from encode-file")
-    add_encoding_option(p)
-    p.add_argument("--batch-size", type=int, default=8, metavar="B")
-    p.add_argument("--max-length", type=int, default=4, metavar="T")
-    p.add_argument("--stride", type=int, default=4)
+    add_encoding_option(p, default=None, default_help="the one a token file was encoded with, else gpt2")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="B")
+    p.add_argument("--max-length", type=positive_int, default=4, metavar="T")
+    p.add_argument("--stride", type=positive_int, default=4)
     p.add_argument("--shuffle", action="store_true")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=non_negative_int, default=None)
     p.add_argument("--drop-last", action="store_true")
-    p.add_argument("--show", type=int, default=2, metavar="N", help="how many batches to print (default: 2)")
+    p.add_argument("--show", type=non_negative_int, default=2, metavar="N", help="how many batches to print (default: 2)")
     p.set_defaults(run=run_batches)
     return parser
 
 
-def add_encoding_option(p: argparse.ArgumentParser) -> None:
+def add_encoding_option(p: argparse.ArgumentParser, default: str | None = "gpt2", default_help: str = "gpt2") -> None:
     p.add_argument(
-        "--encoding", default="gpt2", metavar="NAME|FILE",
-        help=f"one of {', '.join(list_encoding_names())}, or a saved .npllm-bpe file (default: gpt2)",
+        "--encoding", default=default, metavar="NAME|FILE",
+        help=f"one of {', '.join(list_encoding_names())}, or a saved .npllm-bpe file (default: {default_help})",
     )
+
+
+def int_at_least(minimum: int):
+    """An argparse `type`: a whole number >= minimum, else a one-line error naming the option.
+
+    int_at_least(1)("8") -> 8; int_at_least(1)("0") and int_at_least(1)("8.5") -> ArgumentTypeError
+    """
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return whole_number
+
+
+positive_int = int_at_least(1)  # sizes and counts: --batch-size, --workers, ...
+non_negative_int = int_at_least(0)  # --show, --seed
 
 
 def add_text_input(p: argparse.ArgumentParser) -> None:
@@ -147,21 +192,75 @@ def add_text_input(p: argparse.ArgumentParser) -> None:
 # --- input helpers -----------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def reading(file: str):
+    """The OS's errors about `file`, and UTF-8 errors, as one CLIError line that names it.
+    Other errors (a message of ours, an error about another file) pass through."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise CLIError(f"{file} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        if e.filename is None or os.fspath(e.filename) != os.fspath(file):
+            raise
+        if isinstance(e, FileNotFoundError):
+            message = f"no such file: {file}"
+        elif isinstance(e, IsADirectoryError):
+            message = f"{file} is a directory, not a file"
+        elif isinstance(e, PermissionError):
+            message = f"cannot read {file}: permission denied"
+        else:  # a socket, a device, a path through a file, ...
+            message = f"cannot read {file}: {e.strerror}"
+        raise CLIError(message) from None
+
+
+@contextlib.contextmanager
+def writing(file: pathlib.Path):
+    """An OSError while writing `file` (a full disk, a file too large) as one line naming it.
+    The writers write a temporary file and rename it, so a failed write leaves nothing."""
+    try:
+        yield
+    except OSError as e:
+        raise CLIError(f"cannot write {file}: {e.strerror or e}") from None
+
+
 def read_text_file(file: str) -> str:
     """A UTF-8 text file (or stdin for "-"), with errors that name the file."""
     if file == "-":
-        return sys.stdin.read()
+        with reading("stdin"):
+            return sys.stdin.read()
+    with reading(file), open(file, encoding="utf-8") as f:
+        return f.read()
+
+
+def readable_file(file: str) -> pathlib.Path:
+    """`file`, checked before a long job: a regular file that opens, else read_text_file's errors."""
+    path = pathlib.Path(file)
+    if path.exists() and not path.is_file() and not path.is_dir():  # opening a pipe would wait for a writer
+        raise CLIError(f"cannot read {file}: it is not a regular file (a pipe, a socket or a device)")
+    with reading(file), open(file, "rb"):
+        pass
+    return path
+
+
+def output_path(file: str) -> pathlib.Path:
+    """Where a subcommand will write, checked before it does any work: a new or regular file,
+    in a folder that exists and takes new files (the temporary file goes there)."""
+    out = pathlib.Path(file)
+    folder = out.parent
+    if out.is_dir():
+        raise CLIError(f"cannot write {file}: it is a folder; give a file name")
+    if out.exists() and not out.is_file():
+        raise CLIError(f"cannot write {file}: it is not a regular file (a device, a socket or a pipe)")
+    if not folder.exists():
+        raise CLIError(f"cannot write {file}: no folder {folder}; create it first")
+    if not folder.is_dir():
+        raise CLIError(f"cannot write {file}: {folder} is not a folder")
     try:
-        with open(file, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise CLIError(f"no such file: {file}") from None
-    except IsADirectoryError:
-        raise CLIError(f"{file} is a directory, not a text file") from None
-    except PermissionError:
-        raise CLIError(f"cannot read {file}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise CLIError(f"{file} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise CLIError(f"cannot write {file}: no new file can be made in {folder} ({e.strerror})") from None
+    return out
 
 
 def text_input(args: argparse.Namespace) -> str:
@@ -172,13 +271,29 @@ def open_encoding(name_or_file: str) -> Encoding:
     """A known encoding by name, else a saved .npllm-bpe file."""
     if name_or_file in list_encoding_names():
         return get_encoding(name_or_file)
-    try:
-        return load_encoding(name_or_file)
-    except FileNotFoundError:
+    if not os.path.exists(name_or_file):
         raise CLIError(
             f"--encoding {name_or_file!r} is neither a known encoding "
             f"({', '.join(list_encoding_names())}) nor an existing file"
-        ) from None
+        )
+    with reading(name_or_file):
+        return load_encoding(name_or_file)
+
+
+def load_npy_ids(file: str) -> list[int]:
+    """The token IDs in a .npy file (integers, any shape), read without pickle."""
+    with reading(file), open(file, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        what = "an .npz archive" if magic.startswith(b"PK") else "not a .npy file"
+        raise CLIError(f"{file} is {what}; give a .npy array of token IDs, as `npllm encode --out` writes")
+    try:
+        array = np.load(file, allow_pickle=False)
+    except (ValueError, EOFError) as e:  # a cut header or data, object arrays
+        raise CLIError(f"{file} is a damaged or unsupported .npy file: {one_line(e) or type(e).__name__}") from None
+    if array.dtype.kind not in "iu":
+        raise CLIError(f"{file} holds {array.dtype} values, not integer token IDs")
+    return array.ravel().tolist()
 
 
 def parse_ids(text: str, where: str) -> list[int]:
@@ -202,8 +317,6 @@ def demo_text(file: str | None) -> tuple[str, str]:
 
 
 def run_words(args: argparse.Namespace) -> None:
-    if args.show < 0:
-        raise CLIError(f"--show must be 0 or more, got {args.show}")
     text = read_text_file(args.file)
     pieces = words.split_words(text)
     vocab = words.build_vocab(pieces)
@@ -214,6 +327,11 @@ def run_words(args: argparse.Namespace) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> None:
+    from npllm.tokens import atomic_write
+
+    out = None
+    if args.out:
+        out = output_path(args.out if args.out.endswith(".npy") else args.out + ".npy")  # the name np.save gives
     enc = open_encoding(args.encoding)
     text = text_input(args)
     if args.special == "allow":
@@ -222,9 +340,10 @@ def run_encode(args: argparse.Namespace) -> None:
         ids = enc.encode_ordinary(text)
     else:
         ids = enc.encode(text)
-    if args.out:
-        np.save(args.out, np.asarray(ids, dtype=np.int64))
-        print(f"{len(ids):,} tokens written to {args.out}", file=sys.stderr)
+    if out:
+        with writing(out):
+            atomic_write(out, lambda f: np.save(f, np.asarray(ids, dtype=np.int64)))
+        print(f"{len(ids):,} tokens written to {out}", file=sys.stderr)
     else:
         print(" ".join(map(str, ids)))
 
@@ -234,13 +353,7 @@ def run_decode(args: argparse.Namespace) -> None:
     if args.ids is not None:
         ids = parse_ids(args.ids, "--ids")
     elif args.file.endswith(".npy"):
-        try:
-            array = np.load(args.file, allow_pickle=False)
-        except FileNotFoundError:
-            raise CLIError(f"no such file: {args.file}") from None
-        if array.dtype.kind not in "iu":
-            raise CLIError(f"{args.file} holds {array.dtype} values, not integer token IDs")
-        ids = array.ravel().tolist()
+        ids = load_npy_ids(args.file)
     else:
         ids = parse_ids(read_text_file(args.file), args.file)
     sys.stdout.write(enc.decode(ids))
@@ -273,15 +386,9 @@ def render_tokens(enc: Encoding, ids: list[int], *, color: bool, sep: str = "|")
 
 
 def run_train_bpe(args: argparse.Namespace) -> None:
-    import pathlib
-
-    source = pathlib.Path(args.file)
-    if not source.is_file():
-        raise CLIError(f"no such file: {args.file}")
-    out = pathlib.Path(args.out)
-    if not out.parent.is_dir():
-        raise CLIError(f"cannot write {args.out}: no folder {out.parent}")
-    with warnings.catch_warnings(record=True) as caught:
+    source = readable_file(args.file)
+    out = output_path(args.out)
+    with warnings.catch_warnings(record=True) as caught, reading(args.file):
         warnings.simplefilter("always")
         enc = train_bpe(
             source,
@@ -293,24 +400,22 @@ def run_train_bpe(args: argparse.Namespace) -> None:
         )
     for warning in caught:
         print(f"npllm: warning: {warning.message}", file=sys.stderr)
-    enc.save(out)
+    with writing(out):
+        enc.save(out)
     print(f"saved {enc} to {out} (readable dump: {out.with_suffix('.vocab')})", file=sys.stderr)
 
 
 def run_encode_file(args: argparse.Namespace) -> None:
-    import pathlib
-
     from npllm.tokens import encode_file
 
-    if not pathlib.Path(args.file).is_file():
-        raise CLIError(f"no such file: {args.file}")
-    out = pathlib.Path(args.out)
-    if not out.parent.is_dir():
-        raise CLIError(f"cannot write {args.out}: no folder {out.parent}")
-    if args.workers < 1:
-        raise CLIError(f"--workers must be at least 1, got {args.workers}")
+    source = readable_file(args.file)
+    out = output_path(args.out)
+    cpus = os.cpu_count() or 1
+    if args.workers > cpus:
+        raise CLIError(f"--workers {args.workers:,} is more than the {cpus} CPUs here; use at most {cpus}")
     enc = open_encoding(args.encoding)
-    count = encode_file(args.file, out, enc, workers=args.workers, special=args.special, progress=not args.quiet)
+    with writing(out), reading(args.file):
+        count = encode_file(source, out, enc, workers=args.workers, special=args.special, progress=not args.quiet)
     print(f"{count:,} {enc.name} tokens written to {out} (sidecar {out.name}.json)", file=sys.stderr)
 
 
@@ -319,12 +424,18 @@ def run_batches(args: argparse.Namespace) -> None:
     from npllm.tokens import load_tokens, sidecar_path
 
     if sidecar_path(args.file).exists():
-        ids = load_tokens(args.file)
-        enc_name = data_encoding_name(args.file, args.encoding)
+        enc = token_file_encoding(args.file, args.encoding)
+        with reading(args.file):
+            ids = load_tokens(args.file)
+        if len(ids) and int(ids.max()) > enc.max_token_value:  # one pass over the file, before any output
+            raise CLIError(f"{args.file} holds the token ID {int(ids.max())}, but {enc.name} has IDs 0..{enc.max_token_value}: "
+                           f"the file is damaged, or was encoded with another encoding")
     else:
-        ids = open_encoding(args.encoding).encode(read_text_file(args.file), allowed_special="all")
-        enc_name = args.encoding
-    enc = open_encoding(enc_name)
+        enc = open_encoding(args.encoding or "gpt2")
+        ids = enc.encode(read_text_file(args.file), allowed_special="all")
+    if len(ids) < args.max_length + 1:
+        raise CLIError(f"--max-length {args.max_length:,} needs {args.max_length + 1:,} tokens (the inputs and the "
+                       f"target one later), but {args.file} has {len(ids):,}; give a smaller --max-length or a longer text")
     dataset = GPTDataset(ids, max_length=args.max_length, stride=args.stride)
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=args.shuffle, drop_last=args.drop_last, seed=args.seed)
     print(f"{len(ids):,} tokens; {len(dataset):,} windows of {args.max_length} (stride {args.stride}); "
@@ -338,23 +449,38 @@ def run_batches(args: argparse.Namespace) -> None:
             print(f"  {enc.decode(row_x)!r} -> {enc.decode(row_y)!r}")
 
 
-def data_encoding_name(token_file: str, default: str) -> str:
-    """The encoding a token file's sidecar names, else `default`."""
-    from npllm.tokens import read_sidecar
+def token_file_encoding(token_file: str, given: str | None) -> Encoding:
+    """The encoding a token file's sidecar names (else gpt2); --encoding, if `given`, must be it."""
+    from npllm.tokens import read_sidecar, sidecar_path
 
-    return read_sidecar(token_file).get("encoding") or default
+    named = read_sidecar(token_file).get("encoding")
+    if given is None and named is not None and named not in list_encoding_names():
+        raise CLIError(f"{sidecar_path(token_file)} says the tokens are from the encoding {named!r}, which is "
+                       f"not built in; give its .npllm-bpe file with --encoding")
+    enc = open_encoding(given or named or "gpt2")
+    if named is not None and enc.name != named:
+        raise CLIError(f"{token_file} holds {named} tokens, but --encoding {given} is {enc.name}; "
+                       f"give the {named} encoding, or leave --encoding out")
+    return enc
+
+
+DEMO_STEPS = 200  # with the sizes in demo_model: about a second on one core; loss 6.24 -> 3.10
+DEMO_VOCAB_SIZE = 512  # 256 bytes + 256 merges: trains in a blink, and the model over it in seconds
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    steps, seed = args.steps, args.seed
     label, text = demo_text(args.text)
     heading(f"Step 1: words ({label}, {len(text):,} characters)")
     demo_words(text)
-    heading("Step 2: byte-pair encoding (GPT-2)")
-    demo_bpe(text)
+    heading("Step 2: byte-pair encoding (GPT-2, then a vocabulary trained on the text)")
+    mine = demo_bpe(text)
     heading("Step 3: (input, target) windows in batches")
     demo_loader(text)
     heading("Step 4: token and position embeddings")
-    demo_embeddings()
+    demo_embeddings(seed)
+    heading("Step 5: a model that learns (embeddings + a linear head)")
+    demo_model(text, mine, steps=steps, seed=seed)
 
 
 def heading(title: str) -> None:
@@ -382,7 +508,8 @@ def demo_words(text: str) -> None:
     print(f"V2 decode: {v2.decode(ids)!r}")
 
 
-def demo_bpe(text: str) -> None:
+def demo_bpe(text: str) -> Encoding | None:
+    """GPT-2's encoding, then one trained on the text (returned for step 5; None if the text is empty)."""
     enc = get_encoding("gpt2")
     sample = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
     ids = enc.encode(sample, allowed_special={"<|endoftext|>"})
@@ -394,6 +521,46 @@ def demo_bpe(text: str) -> None:
     n_words = len(words.split_words(text))
     print(f"the whole text: {len(ids):,} GPT-2 tokens for {n_words:,} words "
           f"({len(ids) / max(n_words, 1):.2f} tokens per word), first {ids[:10]}")
+    return demo_train_bpe(text, n_gpt2=len(ids))
+
+
+def demo_train_bpe(text: str, n_gpt2: int) -> Encoding | None:
+    if not text:
+        print("the text is empty: no vocabulary to train on it")
+        return None
+    with warnings.catch_warnings(record=True) as caught:  # a short text allows fewer merges
+        warnings.simplefilter("always")
+        mine = train_bpe(text, DEMO_VOCAB_SIZE, progress=sys.stderr.isatty(), name="demo")  # progress: terminals only
+    for warning in caught:
+        print(f"npllm: warning: {warning.message}", file=sys.stderr)
+    n_merges = mine.n_vocab - 256
+    print(f"trained on the text: {mine}, {n_merges:,} merges; the first {min(n_merges, 10)}:")
+    ranks = mine.mergeable_ranks  # bytes -> int
+    merges = [f"{shown(left)} + {shown(right)} -> {shown(left + right)}"
+              for left, right in (demo_merge(ranks, rank) for rank in range(256, 256 + min(n_merges, 10)))]
+    for k in range(0, len(merges), 5):
+        print("  " + "   ".join(merges[k : k + 5]))
+    n_mine = len(mine.encode_ordinary(text))
+    print(f"the whole text: {n_mine:,} tokens with it, {n_gpt2:,} with GPT-2's 50,257 "
+          f"({n_mine / max(n_gpt2, 1):.2f}x as many)")
+    return mine
+
+
+def demo_merge(ranks: dict[bytes, int], rank: int) -> tuple[bytes, bytes]:
+    """The two tokens merge `rank` joined: rank 256 of The Verdict -> (b" ", b"t")."""
+    from npllm.bpe.files import _parents  # what the .vocab dump uses
+
+    token = next(t for t, r in ranks.items() if r == rank)
+    return _parents(ranks, token, rank)
+
+
+def shown(token: bytes) -> str:
+    """b" t" -> "' t'": the text with its quotes, so spaces and newlines show; bytes that
+    are not UTF-8 on their own stay bytes (b'\\xc3')."""
+    try:
+        return repr(token.decode("utf-8"))
+    except UnicodeDecodeError:
+        return repr(token)
 
 
 def demo_loader(text: str) -> None:
@@ -419,11 +586,11 @@ def demo_loader(text: str) -> None:
           f"{len(course):,} batches (drop_last)")
 
 
-def demo_embeddings() -> None:
+def demo_embeddings(seed: int = 123) -> None:
     from npllm.embedding import GPTEmbedding
 
     ids = np.array([[40, 367, 2885, 1464], [1807, 3619, 402, 271]])  # (B, T) = (2, 4)
-    emb = GPTEmbedding(vocab_size=50257, context_length=1024, embedding_dim=256, seed=123)
+    emb = GPTEmbedding(vocab_size=50257, context_length=1024, embedding_dim=256, seed=seed)
     tokens = emb.token(ids)  # (B, T, D)
     positions = emb.position(ids.shape[1])  # (T, D)
     out = emb(ids)  # (B, T, D) = tokens + positions
@@ -433,3 +600,46 @@ def demo_embeddings() -> None:
     rows = emb.token.touched_rows()
     print(f"backward: gradient in {len(rows)} token rows {rows.tolist()} and {ids.shape[1]} position rows; "
           f"each position row gets the sum over the batch ({ids.shape[0]})")
+
+
+def demo_model(text: str, enc: Encoding | None, *, steps: int, seed: int) -> None:
+    """TinyLM over the trained vocabulary: Adam on shuffled windows, the loss as it falls, a sample."""
+    import math
+
+    from npllm.loader import DataLoader, GPTDataset
+    from npllm.model import TinyLM
+    from npllm.optim import Adam
+
+    T, B, D, lr = 32, 16, 64, 1e-2  # window, batch, embedding width, Adam's step size
+    if enc is None:
+        print("no vocabulary (the text is empty): no model to train")
+        return
+    ids = enc.encode_ordinary(text)
+    if len(ids) < T + 1:
+        print(f"{len(ids)} tokens: too short for one window of {T} tokens and its target, so no model to train")
+        return
+    V = enc.n_vocab
+    loader = DataLoader(GPTDataset(ids, max_length=T, stride=T), batch_size=B, shuffle=True, seed=seed)
+    model = TinyLM(V, T, D, seed=seed)
+    optimizer = Adam(model.parameters(), lr=lr)
+    print(f"{model}, {model.num_parameters():,} weights; {len(ids):,} tokens -> {len(loader.dataset):,} windows "
+          f"of {T} -> {len(loader):,} batches of {B}")
+    print("no attention: each position sees only its own token and position, so it learns which token "
+          "follows which (bigrams)")
+    print(f"Adam (lr {lr}), {steps:,} steps; a uniform guess over {V:,} tokens scores ln({V:,}) = {math.log(V):.3f}")
+    every = max(1, steps // 10)
+    step = 0
+    while step < steps:
+        for x, y in loader:  # (B, T), (B, T): the targets are the inputs one token later
+            step += 1
+            loss = model.loss(x, y)
+            optimizer.zero_grad()
+            model.backward()
+            optimizer.step()
+            if step == 1 or step % every == 0 or step == steps:
+                print(f"  step {step:>{len(str(steps))}}  loss {loss:.3f}")
+            if step == steps:
+                break
+    prompt, n_new = "I had", 60
+    sample = model.generate(np.array(enc.encode_ordinary(prompt)), n_new, seed=seed)  # (T + n_new,)
+    print(f"sample, {n_new} tokens after {prompt!r}: {enc.decode(sample.tolist())!r}")

@@ -33,7 +33,7 @@ def save_tokens(path, ids, encoding: str | None = None) -> pathlib.Path:
     if len(array) and int(array.max()) >= 1 << 32:
         raise ValueError(f"token ID {int(array.max())} does not fit in uint32")
     path = pathlib.Path(path)
-    _atomic_write(path, lambda f: array.astype(DTYPES[dtype]).tofile(f))
+    atomic_write(path, lambda f: array.astype(DTYPES[dtype]).tofile(f))
     return _write_sidecar(path, dtype, len(array), encoding)
 
 
@@ -116,7 +116,7 @@ def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "
             if meter and meter.due():
                 meter.write(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
 
-    _atomic_write(dst, write)
+    atomic_write(dst, write)
     if meter:
         meter.close(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
     _write_sidecar(dst, dtype, count, enc.name)
@@ -163,11 +163,11 @@ def _worker_encode(text: str) -> tuple[int, np.ndarray]:
 def _write_sidecar(path: pathlib.Path, dtype: str, count: int, encoding: str | None) -> pathlib.Path:
     side = sidecar_path(path)
     meta = {"format": FORMAT, "dtype": dtype, "count": count, "encoding": encoding, "byteorder": "little"}
-    _atomic_write(side, lambda f: f.write(json.dumps(meta, indent=1).encode("utf-8") + b"\n"))
+    atomic_write(side, lambda f: f.write(json.dumps(meta, indent=1).encode("utf-8") + b"\n"))
     return side
 
 
-def _atomic_write(path: pathlib.Path, write) -> None:
+def atomic_write(path: pathlib.Path, write) -> None:
     """write(f) into a temporary file beside `path`, renamed over it only if write succeeds."""
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=path.name + ".", suffix=".part")
     try:

@@ -147,14 +147,13 @@ def test_batches_max_length_larger_than_the_text(capsys, tmp_path):
 @pytest.mark.parametrize("option", [("--batch-size", 0), ("--max-length", 0), ("--stride", 0), ("--batch-size", -3)])
 def test_batches_non_positive_numbers(capsys, verdict_file, option):
     code, _, err = run(capsys, "batches", verdict_file, *option)
-    assert code == 1 and option[0].lstrip("-").replace("-", "_") in the_error_line(err)
+    assert code == 1 and option[0] in the_error_line(err)
 
 
-def test_batches_bad_number_is_a_usage_error(capsys, verdict_file):
-    with pytest.raises(SystemExit) as info:
-        main(["batches", str(verdict_file), "--batch-size", "abc"])
-    assert info.value.code == 2
-    assert "invalid int value" in capsys.readouterr().err
+def test_batches_bad_number_is_one_line_too(capsys, verdict_file):
+    code, out, err = run(capsys, "batches", verdict_file, "--batch-size", "abc")
+    line = the_error_line(err)
+    assert code == 1 and out == "" and "--batch-size" in line and "'abc'" in line
 
 
 def test_batches_token_file_with_a_corrupt_sidecar(capsys, tmp_path):
@@ -200,9 +199,7 @@ def test_encode_file_non_utf8_file(capsys, tmp_path):
 
 
 def test_encode_file_needs_an_output(capsys, verdict_file):
-    with pytest.raises(SystemExit) as info:
-        main(["encode-file", str(verdict_file)])
-    assert info.value.code == 2
-    with pytest.raises(SystemExit) as info:
-        main(["encode-file", str(verdict_file), "-o", "x.bin", "--workers", "two"])
-    assert info.value.code == 2
+    code, _, err = run(capsys, "encode-file", verdict_file)
+    assert code == 1 and "-o/--out" in the_error_line(err)
+    code, _, err = run(capsys, "encode-file", verdict_file, "-o", "x.bin", "--workers", "two")
+    assert code == 1 and "--workers" in the_error_line(err)

@@ -101,13 +101,16 @@ def load_encoding(path):
             raise ValueError(f"{path}: line 1 is {first[:40]!r}, expected {MAGIC!r}: not an npllm BPE file")
         header = _parse_header(f.readline(), path)
         ranks = _parse_rank_lines(f, path, first_line_number=3)
-    return Encoding(
-        header["name"],
-        pat_str=header["pat_str"],
-        mergeable_ranks=ranks,
-        special_tokens=header["special_tokens"],
-        explicit_n_vocab=header.get("explicit_n_vocab"),
-    )
+    try:
+        return Encoding(
+            header["name"],
+            pat_str=header["pat_str"],
+            mergeable_ranks=ranks,
+            special_tokens=header["special_tokens"],
+            explicit_n_vocab=header.get("explicit_n_vocab"),
+        )
+    except (TypeError, ValueError) as e:  # the lines parse, but do not make a model: say which file
+        raise ValueError(f"{path}: {e}") from None
 
 
 # --- GPT-2's encoder.json + vocab.bpe -------------------------------------------------------

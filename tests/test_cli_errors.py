@@ -1,0 +1,474 @@
+"""Every subcommand's failure paths (issue 7), as tables.
+
+A missing, unreadable or non-UTF-8 file, a corrupt model, token or .npy file, an output
+nobody can write, a bad number: each is exactly one `npllm: error:` line on stderr that
+names the problem, exit code 1, nothing on stdout, no traceback, and no file left behind.
+An argv is written as one string with {placeholders} for the files of the `paths` fixture
+('' for an empty argument).
+"""
+
+import io
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+import npllm
+from npllm.bpe.files import MAGIC
+from npllm.cli import main
+
+NOT_UTF8 = b"\xff\xfe\x00bad"
+TEXT = "Hello, world. Hello again, world.\n"
+HEADER = {"name": "tiny", "pat_str": npllm.GPT2_PATTERN, "special_tokens": {}, "explicit_n_vocab": None}
+
+
+# --- the files the tables name --------------------------------------------------------------
+
+
+def unix_socket(path: pathlib.Path) -> pathlib.Path:
+    """A Unix socket file at `path`: it exists, but nobody (not even root) can open it."""
+    cwd = os.getcwd()
+    os.chdir(path.parent)  # bind a short relative name: socket paths are limited to ~100 bytes
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(path.name)
+    finally:
+        os.chdir(cwd)
+    return path
+
+
+def unreadable_file(path: pathlib.Path) -> pathlib.Path:
+    """A file this process cannot read: chmod 000, or a socket when that does not stop us (root)."""
+    path.write_text("secret", encoding="utf-8")
+    path.chmod(0)
+    try:
+        path.read_bytes()
+    except PermissionError:
+        return path
+    path.unlink()
+    return unix_socket(path)
+
+
+def unwritable_folder(path: pathlib.Path) -> pathlib.Path:
+    """A folder this process cannot create files in: chmod 555, or /proc when that does not stop us (root)."""
+    path.mkdir()
+    path.chmod(0o555)
+    try:
+        tempfile.TemporaryFile(dir=path).close()
+    except PermissionError:
+        return path
+    path.chmod(0o755)
+    return pathlib.Path("/proc")  # procfs: not even root can create a file there
+
+
+def model_file(path: pathlib.Path, header=HEADER, rank_lines=("YQ== 0",)) -> pathlib.Path:
+    """A .npllm-bpe file with this header and these rank lines."""
+    path.write_text("\n".join([MAGIC, json.dumps(header), *rank_lines]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> bytes:
+    """A .npllm-bpe file of 260 tokens trained on TEXT, as bytes: trained once."""
+    path = tmp_path_factory.mktemp("model") / "tiny.npllm-bpe"
+    npllm.train_bpe(TEXT, 260, name="tiny").save(path)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def paths(tmp_path, tiny_model) -> dict:
+    """Placeholder -> path, for the argv templates. Small files: every command fails fast."""
+    (tmp_path / "hello.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes(NOT_UTF8)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "out.npy").mkdir()  # a folder where a writer's output would go
+    (tmp_path / "tiny.npllm-bpe").write_bytes(tiny_model)
+    return {
+        "tmp": str(tmp_path),
+        "text": str(tmp_path / "hello.txt"),
+        "latin1": str(tmp_path / "latin1.txt"),
+        "missing": str(tmp_path / "missing.txt"),
+        "folder": str(tmp_path / "folder"),
+        "unreadable": str(unreadable_file(tmp_path / "unreadable.txt")),
+        "model": str(tmp_path / "tiny.npllm-bpe"),
+        "out_folder": str(tmp_path / "out.npy"),
+        "socket": str(unix_socket(tmp_path / "socket.npy")),
+        "unwritable": str(unwritable_folder(tmp_path / "readonly")),
+    }
+
+
+def fails_with_one_line(capsys, paths, template: str, words) -> str:
+    """Run `template`; check the failure contract; return the error line."""
+    tmp = pathlib.Path(paths["tmp"])
+    before = sorted(tmp.rglob("*"))
+    code = main(["" if word == "''" else word.format(**paths) for word in template.split()])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert code == 1, err
+    assert out == ""  # nothing that looks like a result
+    assert err.endswith("\n") and err.count("\n") == 1, err  # one line
+    line = err.rstrip("\n")
+    assert line.startswith("npllm: error: "), line
+    for word in [words] if isinstance(words, str) else words:
+        assert word.format(**paths) in line, f"{word!r} not in {line!r}"
+    assert sorted(tmp.rglob("*")) == before  # no output, no temporary file left behind
+    return line
+
+
+# --- input files: missing, a folder, unreadable, not UTF-8 ---------------------------------
+
+READERS = [  # each subcommand that reads a text (or IDs) file, with {file} where it goes
+    "words {file}",
+    "demo --text {file}",
+    "encode {file}",
+    "decode {file}",
+    "show {file}",
+    "train-bpe {file} --vocab-size 260 -o {tmp}/m.npllm-bpe",
+    "encode-file {file} --encoding {model} -o {tmp}/t.bin",
+    "batches {file}",
+]
+
+BAD_FILES = [  # (the file, words the message must hold)
+    ("{missing}", ["missing.txt", "no such file"]),
+    ("{folder}", ["folder", "directory"]),
+    ("{unreadable}", ["unreadable.txt", "cannot read"]),
+    ("{latin1}", ["latin1.txt", "UTF-8"]),
+]
+
+
+@pytest.mark.parametrize("bad_file, words", BAD_FILES, ids=["missing", "folder", "unreadable", "not-utf8"])
+@pytest.mark.parametrize("reader", READERS, ids=lambda r: r.split()[0])
+def test_bad_input_file(capsys, paths, reader, bad_file, words):
+    fails_with_one_line(capsys, paths, reader.replace("{file}", bad_file), words)
+
+
+@pytest.mark.parametrize("reader", ["words -", "encode", "decode", "show"], ids=lambda r: r.split()[0])
+def test_stdin_that_is_not_utf8(capsys, paths, monkeypatch, reader):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(NOT_UTF8), encoding="utf-8"))
+    fails_with_one_line(capsys, paths, reader, ["stdin", "UTF-8"])
+
+
+# --- --encoding FILE: missing, a folder, unreadable, not a model, corrupt --------------------
+
+ENCODING_USERS = [  # each subcommand that takes --encoding NAME|FILE
+    "encode --text a --encoding {file}",
+    "decode --ids 1 --encoding {file}",
+    "show --text a --encoding {file}",
+    "encode-file {text} -o {tmp}/t.bin --encoding {file}",
+    "batches {text} --encoding {file}",
+]
+
+BAD_MODELS = [  # (the --encoding file, words the message must hold)
+    ("{missing}", ["missing.txt", "--encoding"]),
+    ("{folder}", ["folder", "directory"]),
+    ("{unreadable}", ["unreadable.txt", "cannot read"]),
+    ("{latin1}", ["latin1.txt", "line 1", "not an npllm BPE file"]),
+]
+
+
+@pytest.mark.parametrize("bad_model, words", BAD_MODELS, ids=["missing", "folder", "unreadable", "not-a-model"])
+@pytest.mark.parametrize("user", ENCODING_USERS, ids=lambda u: u.split()[0])
+def test_bad_encoding_file(capsys, paths, user, bad_model, words):
+    fails_with_one_line(capsys, paths, user.replace("{file}", bad_model), words)
+
+
+CORRUPT_MODELS = [  # (file name, header, rank lines, words the message must hold)
+    ("empty.npllm-bpe", None, None, ["empty.npllm-bpe", "line 1"]),
+    ("no-header.npllm-bpe", "", (), ["no-header.npllm-bpe", "line 2"]),
+    ("header-not-json.npllm-bpe", "{name: tiny", (), ["header-not-json.npllm-bpe", "line 2"]),
+    ("header-no-name.npllm-bpe", {**HEADER, "name": 3}, ("YQ== 0",), ["header-no-name.npllm-bpe", "'name'"]),
+    ("no-ranks.npllm-bpe", HEADER, (), ["no-ranks.npllm-bpe", "truncated"]),
+    ("bad-base64.npllm-bpe", HEADER, ("YQ== 0", "!!! 1"), ["bad-base64.npllm-bpe", "line 4"]),
+    ("bad-rank.npllm-bpe", HEADER, ("YQ== zero",), ["bad-rank.npllm-bpe", "line 3"]),
+    ("negative-rank.npllm-bpe", HEADER, ("YQ== -1",), ["negative-rank.npllm-bpe", "line 3"]),
+    ("twice.npllm-bpe", HEADER, ("YQ== 0", "YQ== 1"), ["twice.npllm-bpe", "twice"]),
+    ("bad-pattern.npllm-bpe", {**HEADER, "pat_str": "(unclosed"}, ("YQ== 0",), ["bad-pattern.npllm-bpe", "pat_str"]),
+    ("special-id-taken.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": 0}}, ("YQ== 0",),
+     ["special-id-taken.npllm-bpe", "<|x|>"]),
+    ("special-id-text.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": "one"}}, ("YQ== 0",),
+     ["special-id-text.npllm-bpe", "special_tokens"]),
+    ("n-vocab-wrong.npllm-bpe", {**HEADER, "explicit_n_vocab": 5}, ("YQ== 0",), ["n-vocab-wrong.npllm-bpe", "explicit_n_vocab"]),
+]
+
+
+@pytest.mark.parametrize("name, header, rank_lines, words", CORRUPT_MODELS, ids=[c[0].split(".")[0] for c in CORRUPT_MODELS])
+def test_corrupt_encoding_file(capsys, paths, tmp_path, name, header, rank_lines, words):
+    path = tmp_path / name
+    if header is None:
+        path.write_bytes(b"")
+    elif isinstance(header, str):
+        path.write_text(f"{MAGIC}\n{header}\n", encoding="utf-8")
+    else:
+        model_file(path, header, rank_lines)
+    fails_with_one_line(capsys, paths, f"encode --text a --encoding {path}", words)
+
+
+def test_a_model_file_is_fine_when_it_is_not_corrupt(capsys, tmp_path):
+    # the control for the table above: the same header and rank line, read as a model
+    path = model_file(tmp_path / "ok.npllm-bpe")
+    assert main(["decode", "--ids", "0", "--encoding", str(path)]) == 0
+    assert capsys.readouterr().out == "a\n"
+
+
+# --- decode's .npy files ---------------------------------------------------------------------
+
+
+def npy_file(tmp_path, name: str, kind: str) -> pathlib.Path:
+    path = tmp_path / name
+    if kind == "not-npy":
+        path.write_bytes(NOT_UTF8)
+    elif kind == "truncated":
+        np.save(path, np.arange(100))
+        path.write_bytes(path.read_bytes()[:-20])
+    elif kind == "header-only":
+        np.save(path, np.arange(100))
+        path.write_bytes(path.read_bytes()[:128])
+    elif kind == "pickled":
+        np.save(path, np.array([1, "a"], dtype=object), allow_pickle=True)
+    elif kind == "npz":
+        with open(path, "wb") as f:
+            np.savez(f, ids=np.arange(3))
+    elif kind == "floats":
+        np.save(path, np.array([1.5, 2.0]))
+    elif kind == "out-of-range":
+        np.save(path, np.array([31373, 50257]))
+    elif kind == "negative":
+        np.save(path, np.array([31373, -1]))
+    return path
+
+
+NPY_FILES = [  # (file name, what is wrong with it, words the message must hold)
+    ("missing.npy", None, ["missing.npy", "no such file"]),
+    ("bytes.npy", "not-npy", ["bytes.npy", ".npy"]),
+    ("cut.npy", "truncated", ["cut.npy", "damaged"]),
+    ("header.npy", "header-only", ["header.npy", "damaged"]),
+    ("objects.npy", "pickled", ["objects.npy", "unsupported"]),
+    ("archive.npy", "npz", ["archive.npy", ".npz"]),
+    ("floats.npy", "floats", ["floats.npy", "float64"]),
+    ("big.npy", "out-of-range", ["50257", "gpt2"]),
+    ("negative.npy", "negative", ["-1", "gpt2"]),
+]
+
+
+@pytest.mark.parametrize("name, kind, words", NPY_FILES, ids=[n for n, _, _ in NPY_FILES])
+def test_bad_npy_file_for_decode(capsys, paths, tmp_path, name, kind, words):
+    path = npy_file(tmp_path, name, kind) if kind else tmp_path / name
+    fails_with_one_line(capsys, paths, f"decode {path}", words)
+
+
+def test_npy_folder_and_unreadable_npy(capsys, paths, tmp_path):
+    (tmp_path / "dir.npy").mkdir()
+    fails_with_one_line(capsys, paths, f"decode {tmp_path / 'dir.npy'}", ["dir.npy", "directory"])
+    unreadable = unreadable_file(tmp_path / "locked.npy")
+    fails_with_one_line(capsys, paths, f"decode {unreadable}", ["locked.npy", "cannot read"])
+
+
+# --- batches' token files --------------------------------------------------------------------
+
+
+def token_file(tmp_path, kind: str) -> pathlib.Path:
+    path = tmp_path / f"{kind}.bin"
+    npllm.save_tokens(path, list(range(100)), encoding="gpt2")
+    side = tmp_path / f"{kind}.bin.json"
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    if kind == "sidecar-not-json":
+        side.write_text("{corrupt", encoding="utf-8")
+    elif kind == "sidecar-not-utf8":
+        side.write_bytes(NOT_UTF8)
+    elif kind == "sidecar-bad-dtype":
+        side.write_text(json.dumps({**meta, "dtype": "float32"}), encoding="utf-8")
+    elif kind == "sidecar-bad-count":
+        side.write_text(json.dumps({**meta, "count": -1}), encoding="utf-8")
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:-4])
+    elif kind == "data-missing":
+        path.unlink()
+    elif kind == "unknown-encoding":
+        side.write_text(json.dumps({**meta, "encoding": "gpt5"}), encoding="utf-8")
+    elif kind == "ids-out-of-range":
+        npllm.save_tokens(path, [50_000, 60_000, 1, 2, 3, 4, 5], encoding="gpt2")
+    return path
+
+
+TOKEN_FILES = [  # (what is wrong with the token file, words the message must hold)
+    ("sidecar-not-json", ["sidecar-not-json.bin.json", "JSON"]),
+    ("sidecar-not-utf8", ["sidecar-not-utf8.bin.json", "JSON"]),
+    ("sidecar-bad-dtype", ["sidecar-bad-dtype.bin.json", "dtype"]),
+    ("sidecar-bad-count", ["sidecar-bad-count.bin.json", "count"]),
+    ("truncated", ["truncated.bin", "truncated"]),
+    ("data-missing", ["data-missing.bin", "sidecar"]),
+    ("unknown-encoding", ["gpt5", "--encoding"]),
+    ("ids-out-of-range", ["60000", "gpt2"]),
+]
+
+
+@pytest.mark.parametrize("kind, words", TOKEN_FILES, ids=[k for k, _ in TOKEN_FILES])
+def test_bad_token_file_for_batches(capsys, paths, tmp_path, kind, words):
+    path = token_file(tmp_path, kind)
+    fails_with_one_line(capsys, paths, f"batches {path}", words)
+
+
+def test_token_file_unreadable(capsys, paths, tmp_path):
+    path = token_file(tmp_path, "locked")
+    path.unlink()
+    unreadable_file(path)
+    fails_with_one_line(capsys, paths, f"batches {path}", ["locked.bin"])
+
+
+def test_token_file_of_a_saved_encoding(capsys, paths, tmp_path):
+    # its sidecar names the encoding "tiny", which only its .npllm-bpe file can give
+    tokens = tmp_path / "tiny.bin"
+    assert main(["encode-file", paths["text"], "--encoding", paths["model"], "-o", str(tokens), "--quiet"]) == 0
+    capsys.readouterr()
+    fails_with_one_line(capsys, paths, f"batches {tokens}", ["'tiny'", "--encoding"])
+    fails_with_one_line(capsys, paths, f"batches {tokens} --encoding cl100k_base", ["tiny", "cl100k_base"])
+    assert main(["batches", str(tokens), "--encoding", paths["model"]]) == 0
+    assert "windows of 4" in capsys.readouterr().out
+
+
+# --- outputs: a missing folder, a folder, under a file, unwritable, not a regular file ------
+
+WRITERS = [  # each subcommand that writes a file, with {out} where it goes
+    "encode --text a --encoding {model} --out {out}",
+    "train-bpe {text} --vocab-size 260 -o {out}",
+    "encode-file {text} --encoding {model} -o {out}",
+]
+
+BAD_OUTPUTS = [  # (the output, words the message must hold)
+    ("{tmp}/no/such/out.npy", ["no/such/out.npy", "no folder"]),
+    ("{out_folder}", ["out.npy", "folder"]),
+    ("{text}/out.npy", ["hello.txt/out.npy", "not a folder"]),
+    ("{unwritable}/out.npy", ["{unwritable}/out.npy", "cannot write"]),
+    ("{socket}", ["socket.npy", "not a regular file"]),
+]
+
+
+@pytest.mark.parametrize("bad_out, words", BAD_OUTPUTS, ids=["no-folder", "a-folder", "under-a-file", "unwritable", "socket"])
+@pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.split()[0])
+def test_bad_output_path(capsys, paths, writer, bad_out, words):
+    fails_with_one_line(capsys, paths, writer.replace("{out}", bad_out), words)
+
+
+def test_encode_out_is_named_as_np_save_names_it_and_replaced_whole(capsys, tmp_path):
+    # the control for the table above: --out without .npy gets it (np.save's rule), and the
+    # message names the file written; writing again replaces it, with no temporary file left
+    assert main(["encode", "--text", "hello", "--out", str(tmp_path / "ids")]) == 0
+    assert f"1 tokens written to {tmp_path / 'ids.npy'}" in capsys.readouterr().err
+    assert main(["encode", "--text", "hello world", "--out", str(tmp_path / "ids.npy")]) == 0
+    assert np.load(tmp_path / "ids.npy").tolist() == [31373, 995]
+    assert [p.name for p in tmp_path.iterdir()] == ["ids.npy"]
+
+
+# --- bad numbers -------------------------------------------------------------------------------
+
+BAD_NUMBERS = [  # (argv, words the message must hold)
+    ("words {text} --show many", ["--show", "many"]),
+    ("words {text} --show 1.5", ["--show", "1.5"]),
+    ("words {text} --show -1", ["--show", "-1"]),
+    ("words {text} --show ''", ["--show"]),
+    ("train-bpe {text} --vocab-size abc -o {tmp}/m.npllm-bpe", ["--vocab-size", "abc"]),
+    ("train-bpe {text} --vocab-size 1e3 -o {tmp}/m.npllm-bpe", ["--vocab-size", "1e3"]),
+    ("train-bpe {text} --vocab-size 100 -o {tmp}/m.npllm-bpe", ["--vocab-size", "256", "100"]),
+    ("train-bpe {text} --vocab-size -300 -o {tmp}/m.npllm-bpe", ["--vocab-size", "-300"]),
+    ("train-bpe {text} --vocab-size 0 -o {tmp}/m.npllm-bpe", ["--vocab-size", "256"]),
+    ("encode-file {text} -o {tmp}/t.bin --workers two", ["--workers", "two"]),
+    ("encode-file {text} -o {tmp}/t.bin --workers 0", ["--workers", "1"]),
+    ("encode-file {text} -o {tmp}/t.bin --workers -2", ["--workers", "-2"]),
+    ("encode-file {text} -o {tmp}/t.bin --workers 1000000", ["--workers", "1,000,000", "CPU"]),
+    ("batches {text} --batch-size abc", ["--batch-size", "abc"]),
+    ("batches {text} --batch-size 0", ["--batch-size", "0"]),
+    ("batches {text} --batch-size -3", ["--batch-size", "-3"]),
+    ("batches {text} --max-length 2.5", ["--max-length", "2.5"]),
+    ("batches {text} --max-length 0", ["--max-length", "0"]),
+    ("batches {text} --max-length 1000000000", ["--max-length", "1,000,000,000", "hello.txt"]),
+    ("batches {text} --stride x", ["--stride", "x"]),
+    ("batches {text} --stride 0", ["--stride", "0"]),
+    ("batches {text} --seed -1", ["--seed", "-1"]),
+    ("batches {text} --seed 0x10", ["--seed", "0x10"]),
+    ("batches {text} --show -1", ["--show", "-1"]),
+    ("batches {text} --show all", ["--show", "all"]),
+    ("batches {text} --show 99999999999999999999999999999999999999999999" + "9" * 5000, ["--show"]),
+    ("decode --ids 31373,x", ["--ids", "'x'"]),
+    ("decode --ids 1.5", ["--ids", "'1.5'"]),
+    ("decode --ids -1", ["-1", "gpt2"]),
+    ("decode --ids 50257", ["50257", "gpt2"]),
+    ("decode --ids 99999999999999999999999999", ["99999999999999999999999999", "gpt2"]),
+]
+
+
+@pytest.mark.parametrize("template, words", BAD_NUMBERS, ids=[t.replace("{text} ", "").replace("-o {tmp}/m.npllm-bpe", "")
+                                                              .replace("-o {tmp}/t.bin ", "")[:40] for t, _ in BAD_NUMBERS])
+def test_bad_number(capsys, paths, template, words):
+    fails_with_one_line(capsys, paths, template, words)
+
+
+def test_usage_errors_are_one_line_too(capsys, paths):
+    # argparse's own errors, which it would print as usage + message with exit code 2
+    assert "COMMAND" in fails_with_one_line(capsys, paths, "no-such-command", "no-such-command")
+    fails_with_one_line(capsys, paths, "words", ["FILE", "npllm words --help"])
+    fails_with_one_line(capsys, paths, "encode-file {text}", ["-o/--out"])
+    fails_with_one_line(capsys, paths, "--no-such-option", "--no-such-option")
+    fails_with_one_line(capsys, paths, "encode --special sometimes --text a", ["--special", "sometimes"])
+    fails_with_one_line(capsys, paths, "batches {text} --batch-size", ["--batch-size", "expected one argument"])
+
+
+# --- at the process level: no traceback escapes, and a write that fails leaves nothing ---------
+
+
+def run_npllm(*argv, cwd, file_size_limit=None) -> subprocess.CompletedProcess:
+    """`python -m npllm ...` in a child process; `file_size_limit`: the most bytes it may
+    write to one file (RLIMIT_FSIZE), a disk that fills up part-way through a write."""
+    def limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    root = str(pathlib.Path(npllm.__file__).parent.parent)  # the child runs in `cwd`: find this npllm
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "npllm", *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=60, preexec_fn=limit if file_size_limit else None,
+    )
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("npllm: error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_process_bad_number_and_bad_npy(tmp_path):
+    assert_one_error_line(run_npllm("words", "-", "--show", "lots", cwd=tmp_path), "--show", "lots")
+    (tmp_path / "bytes.npy").write_bytes(NOT_UTF8)
+    assert_one_error_line(run_npllm("decode", "bytes.npy", cwd=tmp_path), "bytes.npy")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize(
+    "argv, output",
+    [
+        (["encode", "long.txt", "--encoding", "tiny.npllm-bpe", "--out", "ids.npy"], "ids.npy"),
+        (["train-bpe", "hello.txt", "--vocab-size", "260", "-o", "m.npllm-bpe", "--quiet"], "m.npllm-bpe"),
+        (["encode-file", "long.txt", "--encoding", "tiny.npllm-bpe", "-o", "t.bin", "--quiet"], "t.bin"),
+    ],
+    ids=["encode --out", "train-bpe -o", "encode-file -o"],
+)
+def test_a_write_that_fails_part_way_leaves_no_file(tmp_path, tiny_model, argv, output):
+    (tmp_path / "hello.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "long.txt").write_text(TEXT * 200, encoding="utf-8")  # > 1,000 tokens
+    (tmp_path / "tiny.npllm-bpe").write_bytes(tiny_model)
+    before = sorted(tmp_path.iterdir())
+    result = run_npllm(*argv, cwd=tmp_path, file_size_limit=1000)  # every output here is larger
+    assert_one_error_line(result, output)
+    assert sorted(tmp_path.iterdir()) == before  # no partial output, no .part file
