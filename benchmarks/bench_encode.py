@@ -17,6 +17,10 @@ For gpt2 and cl100k_base, on tinyshakespeare.txt unless said otherwise:
 
 Every input is checked equal to tiktoken's IDs before anything is timed. Without tiktoken
 the npllm figures are still measured and the rows say the baseline was skipped.
+
+Quick mode (`QUICK` below): 3 runs, 1/8 of the text, inputs a tenth to a twentieth the size,
+the batch rows for gpt2 only (one copy of the text, just over PARALLEL_MIN_CHARS), and merge
+pieces of 32-256 bytes.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ COLD_TARGET = 2.5  # npllm cold / tiktoken
 LONG_TARGET = 10.0  # long-piece s/MB / ordinary-text cold s/MB
 BATCH_WORKERS = 2
 BATCH_CHUNKS = 64
-MERGE_LENGTHS = (16, 32, 64, 128, 256, 512, 1024)  # bytes per piece
 MERGE_ALPHABET = b"abcde"  # few letters: many merges per piece, as in a long word or blob
 
 # Fixed sentences mixed into Shakespeare for the non-ASCII input, one per script.
@@ -66,11 +69,15 @@ class Sizes:
     space_chars: int
     base64_chars: int
     batch_bytes: int
+    batch_encodings: tuple[str, ...]  # the encodings whose batch rows run
     merge_bytes: int  # bytes of random pieces per merge timing
+    merge_lengths: tuple[int, ...]  # bytes per piece
 
 
-FULL = Sizes(5, 1, 200_000, 100_000, 1_000_000, 1_000_000, 4_000_000, 64_000)
-QUICK = Sizes(3, 4, 50_000, 10_000, 100_000, 100_000, 1_100_000, 16_000)
+FULL = Sizes(5, 1, 200_000, 100_000, 1_000_000, 1_000_000, 4_000_000, ENCODINGS, 64_000,
+             (16, 32, 64, 128, 256, 512, 1024))
+QUICK = Sizes(3, 8, 50_000, 10_000, 50_000, 50_000, 1_100_000, ("gpt2",), 6_000,  # batch: > PARALLEL_MIN_CHARS
+              (32, 64, 128, 256))
 
 
 def run(quick: bool, profile: bool) -> list[Result]:
@@ -169,7 +176,8 @@ def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> 
             note="no target; tiktoken keeps no cache, so warm = cold" + ("" if ref else f"; {skipped}"),
         ))
 
-    rows += _batch_rows(name, warm_enc, ref, skipped, full_text, sizes)
+    if name in sizes.batch_encodings:
+        rows += _batch_rows(name, warm_enc, ref, skipped, full_text, sizes)
     return rows
 
 
@@ -186,11 +194,12 @@ def _batch_rows(name, enc, ref, skipped, full_text, sizes) -> list[Result]:
         raise AssertionError(f"{name}: npllm's encode_ordinary_batch differs from tiktoken's")
 
     progress(f"{name}: batch")
-    repeat = sizes.repeat
-    batch = timeit(lambda: enc.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat)
-    loop = timeit(lambda: [enc.encode_ordinary(t) for t in texts], repeat)
+    repeat = sizes.repeat  # no warm-up runs: the checks above were the warm-up of all three
+    batch = timeit(lambda: enc.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat, warmup=0)
+    loop = timeit(lambda: [enc.encode_ordinary(t) for t in texts], repeat, warmup=0)
     ref_batch = (
-        timeit(lambda: ref.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat) if ref else None
+        timeit(lambda: ref.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat, warmup=0)
+        if ref else None
     )
     where = f"{len(texts)} texts, {total_mb:.2f} MB, warm"
     cores = f"{os.cpu_count()} cores"
@@ -220,8 +229,9 @@ def _merge_rows(sizes) -> list[Result]:
     rng = random.Random(0)
     rows = []
     ratios = {}  # piece length -> merge_long / merge_short
+    profiled = min((n for n in sizes.merge_lengths if n >= LONG_PIECE), default=None)  # the shortest length merge_long takes
     progress("merge_short vs merge_long")
-    for n in MERGE_LENGTHS:
+    for n in sizes.merge_lengths:
         count = max(8, sizes.merge_bytes // n)
         pieces = [bytes(rng.choices(MERGE_ALPHABET, k=n)) for _ in range(count)]
         for piece in pieces:
@@ -236,7 +246,7 @@ def _merge_rows(sizes) -> list[Result]:
             f"merge_long vs merge_short, {n}-byte pieces, gpt2", long_figure,
             "merge_short", short_figure, unit="us/piece",
             note=f"{count} random pieces over {MERGE_ALPHABET.decode()!r}; encode_piece uses {chosen}",
-            profile=(lambda pieces=pieces: lambda: [merge_long(ranks, p) for p in pieces]) if n == LONG_PIECE else None,
+            profile=(lambda pieces=pieces: lambda: [merge_long(ranks, p) for p in pieces]) if n == profiled else None,
         ))
     rows.append(Result("LONG_PIECE threshold", None, note=_crossover_note(ratios)))
     return rows

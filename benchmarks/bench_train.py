@@ -2,14 +2,15 @@
 
 On tinyshakespeare.txt with GPT2_PATTERN unless said otherwise:
 
-- `train_bpe` at vocab 512, 1,024, 4,096 and 8,192 (8,192 left out in quick mode): seconds,
+- `train_bpe` at vocab 512, 1,024, 4,096 and 8,192 (4,096 alone in quick mode): seconds,
   merges/s over the whole call, and bytes per token of the trained encoding on its own training
   text, against `tokenizers`' BpeTrainer (ByteLevel split, the same GPT-2 regex, the 256-byte
   alphabet, no special tokens) on one thread. Target at 4,096: npllm / HF <= 1.5. HF breaks a
   tie between equal counts by token ID, npllm by first occurrence in the text, so their merges
   differ a little: the note says how many tokens the two vocabularies share.
 - `learn_merges` against `learn_merges_reference` (a full recount per merge) on the same piece
-  counts, in milliseconds per merge; the merges are checked identical first.
+  counts, in milliseconds per merge; the merges are checked identical (those of the
+  reference's last timed run: each of its runs is dear).
 - `train_bpe` against `tiktoken._educational.bpe_train` at vocab 270 on the-verdict.txt (that
   trainer is slow); the ranks are checked identical first.
 
@@ -51,7 +52,7 @@ class Sizes:
 
 
 FULL = Sizes(5, (512, 1024, 4096, 8192), True, 40, 3, 270)
-QUICK = Sizes(3, (512, 1024, 4096), False, 15, 1, 264)
+QUICK = Sizes(3, (TARGET_VOCAB,), False, 12, 1, 264)
 
 
 def run(quick: bool, profile: bool) -> list[Result]:
@@ -150,7 +151,9 @@ def _reference_row(text, sizes) -> Result:
     n = sizes.reference_merges
     piece_counts = count_pieces(text, GPT2_PATTERN)  # bytes -> occurrences, first appearance order
     progress(f"train: learn_merges vs learn_merges_reference, {n} merges")
-    expected = learn_merges_reference(piece_counts, n)  # untimed: the check
+    per_merge = 1000 / n  # seconds per run -> milliseconds per merge
+    slow, expected = _timeit_keeping(lambda: learn_merges_reference(piece_counts, n), sizes.reference_repeat)
+    slow = scale(slow, per_merge)  # timed first, checked after: each run of the reference is dear
     got = learn_merges(piece_counts, n)
     if got != expected:
         at = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b) if len(got) == len(expected) else "-"
@@ -158,9 +161,7 @@ def _reference_row(text, sizes) -> Result:
             f"learn_merges differs from learn_merges_reference (first at merge {at}; "
             f"{len(got)} and {len(expected)} merges)"
         )
-    per_merge = 1000 / n  # seconds per run -> milliseconds per merge
     fast = scale(timeit(lambda: learn_merges(piece_counts, n), sizes.repeat), per_merge)
-    slow = scale(timeit(lambda: learn_merges_reference(piece_counts, n), sizes.reference_repeat, warmup=0), per_merge)
     return Result(
         f"learn_merges, {n} merges, tinyshakespeare pieces", fast,
         "learn_merges_reference (full recount per merge)", slow, unit="ms/merge",

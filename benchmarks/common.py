@@ -1,8 +1,11 @@
 """What every benchmark shares: a timer, the machine's description, one result row, writers.
 
-- `timeit(fn)`: wall-clock seconds of `fn()` over a few runs -> {median, min, max, runs}.
-- `machine_info()`: CPU, cores, platform, Python, NumPy and its BLAS, regex, the date.
+- `timeit(fn)`: wall-clock seconds of `fn()` over a few runs -> `summarize(runs)`:
+  {median, min, max, runs}. The spread reported beside every median is min-max of the runs.
+- `machine_info()`: the date, CPU, cores (all and usable), platform, Python, NumPy and its
+  BLAS, and the version of every optional peer (or "not installed"), none of them imported.
 - `Result`: one table row, npllm's figure against a baseline's, with their ratio.
+- `skipped(results)`: the rows whose baseline could not run, and why.
 - `markdown_table`, `write_markdown`, `write_json`: the report.
 
 What this leaves out: statistics beyond median and min-max, plotting (`__main__.py` does
@@ -13,10 +16,13 @@ from __future__ import annotations
 
 import datetime
 import gc
+import importlib.metadata
 import json
+import math
 import os
 import pathlib
 import platform
+import re
 import statistics
 import sys
 import time
@@ -24,6 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MB = 1_000_000  # bytes; "seconds per MB" means per million bytes of UTF-8
+SPREAD = "min-max of the timed runs"  # what the parentheses beside every median hold
+
+# The optional peers: package -> what goes without it. Never required; CI has only tiktoken.
+PEERS = {
+    "tiktoken": "the encoding and educational-trainer baselines",
+    "torch": "the loader and embedding baselines",
+    "tokenizers": "the HF trainer baseline",
+    "matplotlib": "the chart of the ratios",
+}
 
 
 def progress(message: str) -> None:
@@ -54,6 +69,15 @@ def timeit(fn: Callable, repeat: int = 5, warmup: int = 1, *, setup: Callable | 
         del out, arg
         if i >= warmup:
             runs.append(seconds)
+    return summarize(runs)
+
+
+def summarize(runs: list[float]) -> dict:
+    """Median and spread (min-max) of some runs.
+    [0.3, 0.1, 0.2] -> {"median": 0.2, "min": 0.1, "max": 0.3, "runs": [0.3, 0.1, 0.2]}"""
+    if not runs:
+        raise ValueError("no runs to summarize")
+    runs = list(runs)
     return {"median": statistics.median(runs), "min": min(runs), "max": max(runs), "runs": runs}
 
 
@@ -71,18 +95,32 @@ def scale(stats: dict, factor: float) -> dict:
 
 
 def machine_info() -> dict:
-    """What the figures were measured on, as far as this process can tell."""
+    """What the figures were measured on, as far as this process can tell.
+
+    No optional peer is imported to learn its version (importing `tokenizers` before
+    bench_train sets RAYON_NUM_THREADS would give HF every core), so this is cheap.
+    """
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cores (os.cpu_count)": os.cpu_count(),
+        "cores usable (sched_getaffinity)": (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "unknown on this platform"
+        ),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "load_average_at_start": load_average(),  # other work on the machine skews the figures
+        "load average at start": load_average(),  # other work on the machine skews the figures
     }
-    info.update(_versions("npllm", "numpy", "regex", "tiktoken"))
-    info["blas"] = _blas()
+    import numpy
+
+    import npllm
+
+    info["npllm"] = getattr(npllm, "__version__", "unknown")
+    info["numpy"] = numpy.__version__
+    info.update(blas_info(numpy))
+    info["regex"] = package_version("regex")
+    for name in PEERS:
+        info[name] = package_version(name)
     return info
 
 
@@ -102,30 +140,50 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return platform.processor() or platform.machine() or "unknown"
 
 
-def _versions(*modules: str) -> dict:
-    versions = {}  # module name -> version string, or "not installed"
-    for name in modules:
-        try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", "unknown")
-        except ImportError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _blas() -> str:
-    """NumPy's BLAS as numpy.show_config(mode="dicts") reports it, e.g. "scipy-openblas 0.3.27"."""
+def package_version(name: str) -> str:
+    """An installed distribution's version, without importing it: "numpy" -> "2.4.6"; else "not installed"."""
     try:
-        import numpy
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
-        deps = numpy.show_config(mode="dicts")["Build Dependencies"]
-        blas = deps["blas"]
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+
+def missing_peers(machine: dict) -> dict:
+    """The optional peers `machine` says are not installed -> what goes without them."""
+    return {name: what for name, what in PEERS.items() if machine.get(name) == "not installed"}
+
+
+def blas_info(numpy) -> dict:
+    """NumPy's BLAS, and the thread variables BLAS reads: {"blas": "scipy-openblas 0.3.27", ...}.
+
+    From numpy.show_config(mode="dicts") (NumPy >= 1.26); older NumPy has no mode= and gives
+    what numpy.__config__ kept then, or says it cannot tell.
+    """
+    info = {}
+    try:
+        blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        if blas.get("openblas configuration"):
+            info["blas configuration"] = " ".join(str(blas["openblas configuration"]).split())
     except Exception:  # older NumPy (no mode=), or a layout this does not know
-        return "unknown"
+        info["blas"] = _old_numpy_blas(numpy)
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    threads = {k: os.environ[k] for k in names if k in os.environ}  # variable -> value, those set
+    info["blas threads (environment)"] = ", ".join(f"{k}={v}" for k, v in threads.items()) or "not set (BLAS default)"
+    return info
+
+
+def _old_numpy_blas(numpy) -> str:
+    """NumPy < 1.26: the libraries numpy.__config__ recorded, e.g. "openblas64_ (numpy.__config__)"."""
+    config = getattr(numpy, "__config__", None)
+    for key in ("blas_opt_info", "blas_ilp64_opt_info", "openblas_info", "blas_mkl_info"):
+        found = getattr(config, key, None)
+        if isinstance(found, dict) and found.get("libraries"):
+            return f"{', '.join(found['libraries'])} (numpy.__config__.{key})"
+    return f"unknown (numpy {getattr(numpy, '__version__', '?')} has no show_config(mode='dicts'))"
 
 
 # --- one row ---------------------------------------------------------------------------------
@@ -176,6 +234,22 @@ class Result:
         }
 
 
+def skipped(results: list[Result]) -> list[str]:
+    """"row: vs baseline: why" for each row whose baseline (or part of it) did not run.
+
+    A row is skipped when it names a baseline but has no figure for it, or its note says
+    "skipped: why" (the benchmarks write it so). [Result("warm", f, "tiktoken", None,
+    note="skipped: tiktoken not installed")] -> ["warm: vs tiktoken: tiktoken not installed"]
+    """
+    out = []
+    for r in results:
+        reasons = re.findall(r"skipped: ([^;]+)", r.note)
+        if reasons or (r.baseline and r.baseline_figure is None):
+            why = "; ".join(reason.strip() for reason in reasons) or r.note or "no baseline figure"
+            out.append(f"{r.name}: vs {r.baseline or '-'}: {why}")
+    return out
+
+
 # --- writers ---------------------------------------------------------------------------------
 
 
@@ -189,19 +263,32 @@ def format_number(x: float) -> str:
 
 
 def format_figure(stats: dict | None, unit: str) -> str:
-    """{"median": 0.2573, "min": 0.2511, "max": 0.262, "runs": [5 runs]} -> "0.257 s (0.251-0.262, n=5)" """
+    """Median (min-max, runs). {"median": 0.2573, "min": 0.2511, "max": 0.262, "runs": [5 runs]}
+    -> "0.257 s (0.251-0.262, n=5)"; one run -> "0.257 s (n=1)"; None -> "-" """
     if not stats:
         return "-"
     n = len(stats["runs"])
+    if n == 1:
+        return f"{format_number(stats['median'])} {unit} (n=1)"
     low, high = format_number(stats["min"]), format_number(stats["max"])
     return f"{format_number(stats['median'])} {unit} ({low}-{high}, n={n})"
 
 
+def ratio_text(ratio: float) -> str:
+    """Two decimals, or two significant digits below 0.01 (never an exponent):
+    0.6123 -> "0.61x", 13.917 -> "13.92x", 0.0069 -> "0.0069x", 4.49e-05 -> "0.000045x"."""
+    if ratio >= 0.01 or ratio <= 0:
+        return f"{ratio:.2f}x"
+    return f"{ratio:.{1 - math.floor(math.log10(ratio))}f}x"
+
+
 def format_ratio(result: Result) -> str:
+    """npllm median / baseline median, with the target if the row has one:
+    "0.61x", "1.77x (target <= 2.5x: met)", "-" without a baseline figure."""
     ratio = result.ratio
     if ratio is None:
         return "-"
-    text = f"{ratio:.2f}x"
+    text = ratio_text(ratio)
     if result.target is not None:
         text += f" (target <= {result.target:g}x: {'met' if result.target_met else 'MISSED'})"
     return text
@@ -234,8 +321,9 @@ def write_markdown(
     header: list[str] = (),
     sections: list[str] = (),
 ) -> str:
-    """The report: a title, `header` lines, the machine, the table, then free-form `sections`."""
-    parts = ["# npllm benchmarks", ""]
+    """The report: a dated title, `header` lines, the machine, the table, then free-form `sections`."""
+    date = str(machine.get("date", ""))[:16].replace("T", " ")  # "2026-11-27 14:27"
+    parts = [f"# npllm benchmarks, {date}" if date else "# npllm benchmarks", ""]
     if header:
         parts += [*header, ""]
     parts += ["## Machine", ""]
