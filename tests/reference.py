@@ -1,4 +1,5 @@
-"""tiktoken, the reference npllm's BPE is checked against, for the tests that compare with it.
+"""The independent references the tests compare with: tiktoken for the BPE, and central finite
+differences (`central_differences`, `max_relative_error`) for every hand-written backward.
 
 `tiktoken_encoding(name)` returns `tiktoken.get_encoding(name)`. Where tiktoken is not
 installed or its vocabulary files cannot be loaded (offline, no cache), the calling test is
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 
+import numpy as np
 import pytest
 
 REQUIRE_ENV = "NPLLM_REQUIRE_REFERENCES"
@@ -79,3 +81,26 @@ def tiktoken_educational():
     except Exception as e:  # an older tiktoken without it, or a broken install
         _unavailable("tiktoken._educational cannot be imported", e)
     return educational
+
+
+# --- gradients -------------------------------------------------------------------------------
+
+
+def central_differences(loss, weight, h=1e-5):
+    """dloss/dweight, one entry at a time: (L(w + h) - L(w - h)) / 2h."""
+    grad = np.zeros_like(weight)
+    for index in np.ndindex(weight.shape):
+        old = weight[index]
+        weight[index] = old + h
+        plus = loss()
+        weight[index] = old - h
+        minus = loss()
+        weight[index] = old
+        grad[index] = (plus - minus) / (2 * h)
+    return grad
+
+
+def max_relative_error(analytic, numeric):
+    """Largest |a - n| / (|a| + |n|) over the entries; 0 where both are 0."""
+    scale = np.maximum(np.abs(analytic) + np.abs(numeric), 1e-300)
+    return float(np.max(np.abs(analytic - numeric) / scale))

@@ -12,32 +12,12 @@ import numpy as np
 import pytest
 
 import npllm
-from reference import COURSE_FIRST_INPUTS
+from reference import COURSE_FIRST_INPUTS, central_differences, max_relative_error
 from npllm.embedding import Embedding, GPTEmbedding, PositionalEmbedding
 
 
 def one_hot(ids, V):  # (...) int -> (..., V)
     return np.eye(V)[ids]
-
-
-def central_differences(loss, weight, h=1e-5):
-    """dloss/dweight, one entry at a time: (L(w + h) - L(w - h)) / 2h."""
-    grad = np.zeros_like(weight)
-    for index in np.ndindex(weight.shape):
-        old = weight[index]
-        weight[index] = old + h
-        plus = loss()
-        weight[index] = old - h
-        minus = loss()
-        weight[index] = old
-        grad[index] = (plus - minus) / (2 * h)
-    return grad
-
-
-def max_relative_error(analytic, numeric):
-    """Largest |a - n| / (|a| + |n|) over the entries; 0 where both are 0."""
-    scale = np.maximum(np.abs(analytic) + np.abs(numeric), 1e-300)
-    return float(np.max(np.abs(analytic - numeric) / scale))
 
 
 def test_public_api_exports_the_step_4_classes():

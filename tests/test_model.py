@@ -15,26 +15,7 @@ import pytest
 
 import npllm
 from npllm.model import CrossEntropyLoss, Linear, TinyLM
-
-
-def central_differences(loss, array, h=1e-5):
-    """dloss/darray, one entry at a time: (L(a + h) - L(a - h)) / 2h."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        old = array[index]
-        array[index] = old + h
-        plus = loss()
-        array[index] = old - h
-        minus = loss()
-        array[index] = old
-        grad[index] = (plus - minus) / (2 * h)
-    return grad
-
-
-def max_relative_error(analytic, numeric):
-    """Largest |a - n| / (|a| + |n|) over the entries; 0 where both are 0."""
-    scale = np.maximum(np.abs(analytic) + np.abs(numeric), 1e-300)
-    return float(np.max(np.abs(analytic - numeric) / scale))
+from reference import central_differences, max_relative_error
 
 
 def naive_cross_entropy(logits, targets):
