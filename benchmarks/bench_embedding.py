@@ -58,7 +58,7 @@ import npllm
 from npllm import data
 from npllm.scatter import STRATEGIES
 
-from benchmarks.common import MB, Result, progress, scale, timeit
+from benchmarks.common import torch_one_thread, MB, Result, progress, scale, timeit
 
 B, T = 8, 1024  # ids per step: (B, T)
 V, C, D = 50_257, 1024, 768  # GPT-2 small: vocabulary, context length, embedding width
@@ -92,20 +92,10 @@ def run(quick: bool, profile: bool) -> list[Result]:
     tokens = npllm.get_encoding("gpt2").encode_ordinary(text)[: B * T]
     ids = np.asarray(tokens, dtype=np.int64).reshape(B, T)  # (B, T)
     grad_out = _grad_out()  # (B, T, D)
-    torch, why_not = _import_torch()
-    threads = torch.get_num_threads() if torch else None
-    gc.collect()
-    gc.freeze()  # torch's ~150,000 objects would make each untimed gc.collect in timeit take ~0.1 s
-    try:
-        if torch:
-            torch.set_num_threads(1)
+    with torch_one_thread() as (torch, why_not):
         emb = npllm.GPTEmbedding(V, C, D, seed=SEED)
         rows = _step_rows(emb, ids, grad_out, torch, why_not, sizes)
         rows += _scatter_rows(ids, grad_out, sizes)
-    finally:
-        if torch:
-            torch.set_num_threads(threads)
-        gc.unfreeze()
     if profile:
         rows[0].profile = lambda: _steps_call(emb, ids, grad_out)
     return rows
@@ -453,10 +443,3 @@ def _default_strategy() -> str:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _import_torch():
-    """(torch, "") or (None, why not)."""
-    try:
-        import torch
-    except ImportError:
-        return None, "torch not installed"
-    return torch, ""

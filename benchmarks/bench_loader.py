@@ -59,7 +59,7 @@ import npllm
 from npllm import data
 from npllm.loader import DataLoader, GPTDataset, random_batches
 
-from benchmarks.common import MB, Result, format_number, progress, scale, timeit
+from benchmarks.common import torch_one_thread, MB, Result, format_number, progress, scale, timeit
 
 SHORT = (8, 256, 128)  # (B, L, stride): one epoch of 330 batches
 LONG = (8, 1024, 1)  # (B, L, stride): 337,001 windows, 42,126 batches per epoch
@@ -92,23 +92,13 @@ def run(quick: bool, profile: bool) -> list[Result]:
     text = data.path("tinyshakespeare.txt").read_text(encoding="utf-8")
     id_list = npllm.get_encoding("gpt2").encode_ordinary(text)  # [int], as the course has them
     ids = np.asarray(id_list, dtype=np.int64)  # (N,) the token array every figure is "above"
-    torch, why_not = _import_torch()
-    threads = torch.get_num_threads() if torch else None
-    gc.collect()
-    gc.freeze()  # torch's ~150,000 objects would make each untimed gc.collect in timeit take ~0.1 s
-    try:
-        if torch:
-            torch.set_num_threads(1)
+    with torch_one_thread() as (torch, why_not):
         with tempfile.TemporaryDirectory() as tmp:
             ids_file = pathlib.Path(tmp) / "ids.npy"
             np.save(ids_file, ids)  # for the fresh processes that measure peak RSS
             rows = _epoch_rows(ids, id_list, torch, why_not, sizes)
             rows += _long_rows(ids, id_list, ids_file, torch, why_not, sizes)
         rows += _random_rows(ids, torch, why_not, sizes)
-    finally:
-        if torch:
-            torch.set_num_threads(threads)
-        gc.unfreeze()
     return rows
 
 
@@ -512,10 +502,3 @@ def _rates(ours: dict, theirs: dict | None) -> str:
             f"({theirs['median'] / ours['median']:.1f}x)")
 
 
-def _import_torch():
-    """(torch, "") or (None, why not)."""
-    try:
-        import torch
-    except ImportError:
-        return None, "torch not installed"
-    return torch, ""
