@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 from npllm.bpe import (
     CL100K_PATTERN,
     GPT2_PATTERN,
+    O200K_PATTERN,
     Encoding,
     get_encoding,
     list_encoding_names,
@@ -44,6 +45,7 @@ __all__ = [
     "train_bpe",
     "GPT2_PATTERN",
     "CL100K_PATTERN",
+    "O200K_PATTERN",
     "GPTDataset",
     "DataLoader",
     "create_dataloader",

@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the course's steps on The Verdict")
     p.add_argument("--text", metavar="FILE", help="a UTF-8 text file instead of The Verdict")
-    p.add_argument("--steps", type=positive_int, default=DEMO_STEPS, metavar="N",
-                   help=f"training steps of the model in step 5 (default: {DEMO_STEPS})")
+    p.add_argument("--steps", type=positive_int, default=200, metavar="N",
+                   help=f"training steps of the model in step 5 (default: 200)")
     p.add_argument("--seed", type=non_negative_int, default=123, metavar="S",
                    help="seed of the model, its batches and its sample (default: 123)")
     p.set_defaults(run=run_demo)
@@ -306,13 +306,6 @@ def parse_ids(text: str, where: str) -> list[int]:
         raise CLIError(f"{where}: {bad!r} is not a token ID (expected integers)") from None
 
 
-def demo_text(file: str | None) -> tuple[str, str]:
-    """(label, text): the user's file, or The Verdict."""
-    if file:
-        return file, read_text_file(file)
-    return "The Verdict", data.read_text("the-verdict.txt")
-
-
 # --- subcommands ---------------------------------------------------------------------------
 
 
@@ -379,7 +372,9 @@ def run_show(args: argparse.Namespace) -> None:
 def render_tokens(enc: Encoding, ids: list[int], *, color: bool, sep: str = "|") -> str:
     """Each token's text, in alternating colours or separated by `sep`. A token that ends
     inside a UTF-8 character shows its raw bytes (\\xe4), which is what BPE sees."""
-    pieces = [enc.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
+    from npllm.demo import token_texts
+
+    pieces = token_texts(enc, ids)
     if color:
         return "".join(f"{SHOW_COLORS[k % 2]}{p}{RESET}" for k, p in enumerate(pieces))
     return sep.join(pieces)
@@ -464,182 +459,10 @@ def token_file_encoding(token_file: str, given: str | None) -> Encoding:
     return enc
 
 
-DEMO_STEPS = 200  # with the sizes in demo_model: about a second on one core; loss 6.24 -> 3.10
-DEMO_VOCAB_SIZE = 512  # 256 bytes + 256 merges: trains in a blink, and the model over it in seconds
-
-
 def run_demo(args: argparse.Namespace) -> None:
-    steps, seed = args.steps, args.seed
-    label, text = demo_text(args.text)
-    heading(f"Step 1: words ({label}, {len(text):,} characters)")
-    demo_words(text)
-    heading("Step 2: byte-pair encoding (GPT-2, then a vocabulary trained on the text)")
-    mine = demo_bpe(text)
-    heading("Step 3: (input, target) windows in batches")
-    demo_loader(text)
-    heading("Step 4: token and position embeddings")
-    demo_embeddings(seed)
-    heading("Step 5: a model that learns (embeddings + a linear head)")
-    demo_model(text, mine, steps=steps, seed=seed)
+    from npllm import demo
 
-
-def heading(title: str) -> None:
-    print(f"\n== {title} ==")
-
-
-def demo_words(text: str) -> None:
-    pieces = words.split_words(text)
-    vocab = words.build_vocab(pieces)
-    print(f"{len(pieces):,} words and punctuation marks; vocabulary of {len(vocab):,}")
-    print(f"first pieces: {pieces[:12]}")
-
-    v1 = words.SimpleTokenizerV1(vocab)
-    sample = " ".join(pieces[:16])
-    ids = v1.encode(sample)
-    print(f"V1 encode: {sample!r}\n        -> {ids}")
-    print(f"V1 decode: {v1.decode(ids)!r}")
-
-    vocab2 = words.build_vocab(pieces, special_tokens=[words.ENDOFTEXT, words.UNK])
-    v2 = words.SimpleTokenizerV2(vocab2)
-    sample = f"Hello, do you like tea? {words.ENDOFTEXT} In the sunlit terraces of the palace."
-    ids = v2.encode(sample)
-    print(f"V2 vocabulary of {len(vocab2):,} with {words.ENDOFTEXT} and {words.UNK}")
-    print(f"V2 encode: {sample!r}\n        -> {ids}")
-    print(f"V2 decode: {v2.decode(ids)!r}")
-
-
-def demo_bpe(text: str) -> Encoding | None:
-    """GPT-2's encoding, then one trained on the text (returned for step 5; None if the text is empty)."""
-    enc = get_encoding("gpt2")
-    sample = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
-    ids = enc.encode(sample, allowed_special={"<|endoftext|>"})
-    print(f"{enc}: {sample!r}")
-    print(f"  -> {ids}")
-    print(f"  tokens: [{render_tokens(enc, ids, color=False, sep='][')}]")
-    print(f"  decode: {enc.decode(ids)!r}")
-    ids = enc.encode_ordinary(text)
-    n_words = len(words.split_words(text))
-    print(f"the whole text: {len(ids):,} GPT-2 tokens for {n_words:,} words "
-          f"({len(ids) / max(n_words, 1):.2f} tokens per word), first {ids[:10]}")
-    return demo_train_bpe(text, n_gpt2=len(ids))
-
-
-def demo_train_bpe(text: str, n_gpt2: int) -> Encoding | None:
-    if not text:
-        print("the text is empty: no vocabulary to train on it")
-        return None
-    with warnings.catch_warnings(record=True) as caught:  # a short text allows fewer merges
-        warnings.simplefilter("always")
-        mine = train_bpe(text, DEMO_VOCAB_SIZE, progress=sys.stderr.isatty(), name="demo")  # progress: terminals only
-    for warning in caught:
-        print(f"npllm: warning: {warning.message}", file=sys.stderr)
-    n_merges = mine.n_vocab - 256
-    print(f"trained on the text: {mine}, {n_merges:,} merges; the first {min(n_merges, 10)}:")
-    ranks = mine.mergeable_ranks  # bytes -> int
-    merges = [f"{shown(left)} + {shown(right)} -> {shown(left + right)}"
-              for left, right in (demo_merge(ranks, rank) for rank in range(256, 256 + min(n_merges, 10)))]
-    for k in range(0, len(merges), 5):
-        print("  " + "   ".join(merges[k : k + 5]))
-    n_mine = len(mine.encode_ordinary(text))
-    print(f"the whole text: {n_mine:,} tokens with it, {n_gpt2:,} with GPT-2's 50,257 "
-          f"({n_mine / max(n_gpt2, 1):.2f}x as many)")
-    return mine
-
-
-def demo_merge(ranks: dict[bytes, int], rank: int) -> tuple[bytes, bytes]:
-    """The two tokens merge `rank` joined: rank 256 of The Verdict -> (b" ", b"t")."""
-    from npllm.bpe.files import _parents  # what the .vocab dump uses
-
-    token = next(t for t, r in ranks.items() if r == rank)
-    return _parents(ranks, token, rank)
-
-
-def shown(token: bytes) -> str:
-    """b" t" -> "' t'": the text with its quotes, so spaces and newlines show; bytes that
-    are not UTF-8 on their own stay bytes (b'\\xc3')."""
-    try:
-        return repr(token.decode("utf-8"))
-    except UnicodeDecodeError:
-        return repr(token)
-
-
-def demo_loader(text: str) -> None:
-    from npllm.loader import create_dataloader
-
-    enc = get_encoding("gpt2")
-    n_tokens = len(enc.encode(text, allowed_special={"<|endoftext|>"}))
-    if n_tokens < 5:
-        print(f"{n_tokens} tokens: too short for even one window of 4 tokens and its target")
-        return
-    loader = create_dataloader(text, batch_size=8, max_length=4, stride=4, shuffle=False, drop_last=False)
-    print(f"{n_tokens:,} tokens -> {len(loader.dataset):,} windows of 4 (stride 4) "
-          f"-> {len(loader):,} batches of 8")
-    x, y = next(iter(loader))
-    print(f"first batch: inputs {x.shape}, targets {y.shape} (the targets are the inputs one token later)")
-    for row_x, row_y in list(zip(x.tolist(), y.tolist()))[:3]:
-        print(f"  {row_x} -> {row_y}   {enc.decode(row_x)!r} -> {enc.decode(row_y)!r}")
-    if n_tokens < 257:
-        print(f"{n_tokens} tokens: too short for the course's defaults (one window of 256 needs 257 tokens)")
-        return
-    course = create_dataloader(text, shuffle=False)
-    print(f"the course's defaults (batch 4, max_length 256, stride 128): {len(course.dataset):,} windows, "
-          f"{len(course):,} batches (drop_last)")
-
-
-def demo_embeddings(seed: int = 123) -> None:
-    from npllm.embedding import GPTEmbedding
-
-    ids = np.array([[40, 367, 2885, 1464], [1807, 3619, 402, 271]])  # (B, T) = (2, 4)
-    emb = GPTEmbedding(vocab_size=50257, context_length=1024, embedding_dim=256, seed=seed)
-    tokens = emb.token(ids)  # (B, T, D)
-    positions = emb.position(ids.shape[1])  # (T, D)
-    out = emb(ids)  # (B, T, D) = tokens + positions
-    print(f"IDs {ids.shape} -> token embeddings {tokens.shape} (a {emb.token.weight.shape} table)")
-    print(f"positions {positions.shape} (a {emb.position.weight.shape} table); sum {out.shape}")
-    emb.backward(np.ones_like(out))
-    rows = emb.token.touched_rows()
-    print(f"backward: gradient in {len(rows)} token rows {rows.tolist()} and {ids.shape[1]} position rows; "
-          f"each position row gets the sum over the batch ({ids.shape[0]})")
-
-
-def demo_model(text: str, enc: Encoding | None, *, steps: int, seed: int) -> None:
-    """TinyLM over the trained vocabulary: Adam on shuffled windows, the loss as it falls, a sample."""
-    import math
-
-    from npllm.loader import DataLoader, GPTDataset
-    from npllm.model import TinyLM
-    from npllm.optim import Adam
-
-    T, B, D, lr = 32, 16, 64, 1e-2  # window, batch, embedding width, Adam's step size
-    if enc is None:
-        print("no vocabulary (the text is empty): no model to train")
-        return
-    ids = enc.encode_ordinary(text)
-    if len(ids) < T + 1:
-        print(f"{len(ids)} tokens: too short for one window of {T} tokens and its target, so no model to train")
-        return
-    V = enc.n_vocab
-    loader = DataLoader(GPTDataset(ids, max_length=T, stride=T), batch_size=B, shuffle=True, seed=seed)
-    model = TinyLM(V, T, D, seed=seed)
-    optimizer = Adam(model.parameters(), lr=lr)
-    print(f"{model}, {model.num_parameters():,} weights; {len(ids):,} tokens -> {len(loader.dataset):,} windows "
-          f"of {T} -> {len(loader):,} batches of {B}")
-    print("no attention: each position sees only its own token and position, so it learns which token "
-          "follows which (bigrams)")
-    print(f"Adam (lr {lr}), {steps:,} steps; a uniform guess over {V:,} tokens scores ln({V:,}) = {math.log(V):.3f}")
-    every = max(1, steps // 10)
-    step = 0
-    while step < steps:
-        for x, y in loader:  # (B, T), (B, T): the targets are the inputs one token later
-            step += 1
-            loss = model.loss(x, y)
-            optimizer.zero_grad()
-            model.backward()
-            optimizer.step()
-            if step == 1 or step % every == 0 or step == steps:
-                print(f"  step {step:>{len(str(steps))}}  loss {loss:.3f}")
-            if step == steps:
-                break
-    prompt, n_new = "I had", 60
-    sample = model.generate(np.array(enc.encode_ordinary(prompt)), n_new, seed=seed)  # (T + n_new,)
-    print(f"sample, {n_new} tokens after {prompt!r}: {enc.decode(sample.tolist())!r}")
+    if args.text is not None:
+        demo.run(read_text_file(args.text), args.text, steps=args.steps, seed=args.seed)
+    else:
+        demo.run_on_the_verdict(steps=args.steps, seed=args.seed)

@@ -4,13 +4,13 @@
 - `merge.py`     the merge loop: one piece of bytes -> token IDs
 - `encoding.py`  `Encoding`: special tokens, split, cached merges; encode and decode
 - `files.py`     .tiktoken, GPT-2's encoder.json + vocab.bpe, npllm's own .npllm-bpe
-- `registry.py`  `get_encoding("gpt2" | "r50k_base" | "cl100k_base")`
+- `registry.py`  `get_encoding(name)` for every tiktoken encoding, from the bundled vocabularies
 - `train.py`     `train_bpe`: learn your own merges, fast; `train_reference.py`: the same, slowly
 """
 
 from npllm.bpe.encoding import Encoding
 from npllm.bpe.files import load_encoding, load_tiktoken_bpe
-from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN
+from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN
 from npllm.bpe.registry import get_encoding, list_encoding_names
 from npllm.bpe.train import train_bpe
 
@@ -23,4 +23,5 @@ __all__ = [
     "train_bpe",
     "GPT2_PATTERN",
     "CL100K_PATTERN",
+    "O200K_PATTERN",
 ]

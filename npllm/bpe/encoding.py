@@ -97,7 +97,8 @@ class Encoding:
                     f"{n_tokens} tokens, highest ID {self.max_token_value}"
                 )
         self._decoder = {rank: token for token, rank in self._mergeable_ranks.items()}  # int -> bytes
-        self._decoder.update((i, s.encode("utf-8")) for s, i in self._special_tokens.items())
+        for text, i in self._special_tokens.items():  # two specials may share an ID: the first names it
+            self._decoder.setdefault(i, text.encode("utf-8"))
         self._pattern = regex.compile(pat_str)
         self._ascii_pattern = compile_ascii(pat_str)  # None unless the pattern is a known one
         self._piece_ids = PieceCache(self._mergeable_ranks)  # str -> tuple[int, ...]
@@ -363,7 +364,7 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
         raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
     if not isinstance(ranks, Mapping) or not isinstance(special_tokens, Mapping):
         raise TypeError("mergeable_ranks must map bytes to int and special_tokens str to int")
-    seen_ranks = set()
+    seen_ranks = set()  # (tiktoken's o200k_harmony gives <|endofprompt|> and <|reserved_200018|> one ID)
     for token, rank in ranks.items():
         if not isinstance(token, bytes) or not _is_int(rank) or rank < 0:
             raise TypeError(f"mergeable_ranks must map bytes to int >= 0, got {token!r}: {rank!r}")
@@ -374,8 +375,7 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
         if not isinstance(token, str) or not _is_int(rank) or rank < 0:
             raise TypeError(f"special_tokens must map str to int >= 0, got {token!r}: {rank!r}")
         if rank in seen_ranks:
-            raise ValueError(f"special token {token!r} has ID {rank}, which another token has too")
-        seen_ranks.add(rank)
+            raise ValueError(f"special token {token!r} has ID {rank}, which an ordinary token has too")
     try:
         regex.compile(pat_str)
     except regex.error as e:

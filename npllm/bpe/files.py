@@ -19,14 +19,46 @@ import os
 import pathlib
 import tempfile
 
+from npllm.bpe.merge import merge_reference
+
 MAGIC = "npllm-bpe v1"
 
 
 def load_tiktoken_bpe(path) -> dict[bytes, int]:
     """A `.tiktoken` file -> {token bytes: rank}."""
     path = pathlib.Path(path)
-    with open(path, "rb") as f:
-        return _parse_rank_lines(f, path, first_line_number=1)
+    return parse_tiktoken_bpe(path.read_bytes(), str(path))
+
+
+def parse_tiktoken_bpe(content: bytes, source: str) -> dict[bytes, int]:
+    """The bytes of a `.tiktoken` file -> {token bytes: rank}. b"aGk= 7\\n" -> {b"hi": 7}
+
+    The fast path splits the whole file at once and decodes every token in C; it accepts
+    only what the line-by-line parser accepts (canonical base64, ranks >= 0, no repeats).
+    Anything else goes to that parser, which names the bad line.
+    """
+    fields = content.split()
+    if fields and len(fields) % 2 == 0:
+        encoded = fields[0::2]
+        try:
+            tokens = list(map(binascii.a2b_base64, encoded))
+            ranks = list(map(int, fields[1::2]))
+        except (ValueError, binascii.Error):
+            tokens = ranks = None
+        if (
+            tokens is not None
+            and all(map(bytes.__eq__, map(_b64, tokens), encoded))  # canonical: decodes back exactly
+            and min(ranks) >= 0
+            and len(set(ranks)) == len(ranks)
+        ):
+            table = dict(zip(tokens, ranks))
+            if len(table) == len(tokens):
+                return table
+    return _parse_rank_lines(content.splitlines(), source, first_line_number=1)
+
+
+def _b64(token: bytes) -> bytes:
+    return binascii.b2a_base64(token, newline=False)
 
 
 def save_encoding(enc, path) -> pathlib.Path:
@@ -54,10 +86,10 @@ def vocab_dump(ranks: dict[bytes, int], special_tokens: dict[str, int]) -> str:
     Not read back by anything. Control characters and bytes that are not UTF-8 on their
     own are shown escaped, so every line is one line.
     """
-    by_rank = sorted(ranks.items(), key=lambda item: item[1])
+    merges = recover_merges(ranks)
     lines = []
-    for token, rank in by_rank:
-        parents = _parents(ranks, token, rank) if len(token) > 1 else None
+    for token, rank in sorted(ranks.items(), key=_by_rank):
+        parents = merges.get(token)
         if parents:
             left, right = parents
             lines.append(f"[{render_token(left)}][{render_token(right)}] -> [{render_token(token)}] {rank}")
@@ -73,21 +105,21 @@ def render_token(token: bytes) -> str:
     return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
 
 
-def _parents(ranks: dict[bytes, int], token: bytes, rank: int) -> tuple[bytes, bytes] | None:
-    """The two tokens BPE joins last to build `token`: its own merge loop run with only the
-    tokens ranked below it. None if that does not end in exactly two parts."""
-    parts = [token[i : i + 1] for i in range(len(token))]
-    while len(parts) > 2:
-        best = None  # (rank, index)
-        for i in range(len(parts) - 1):
-            r = ranks.get(parts[i] + parts[i + 1])
-            if r is not None and r < rank and (best is None or r < best[0]):
-                best = (r, i)
-        if best is None:
-            return None
-        i = best[1]
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
-    return (parts[0], parts[1]) if len(parts) == 2 else None
+def recover_merges(ranks: dict[bytes, int]) -> dict[bytes, tuple[bytes, bytes]]:
+    """Each multi-byte token -> the two tokens BPE joins last to build it.
+
+    A rank file keeps only the tokens, not the merges; the merge loop restricted to the
+    tokens ranked below a token (`merge_reference(..., max_rank=rank)`) ends in exactly its
+    two parents. {a: 0, b: 1, ab: 2} -> {ab: (a, b)}. A token whose loop does not end in two
+    parts (a hand-made vocabulary) is left out.
+    """
+    merges = {}  # bytes -> (bytes, bytes)
+    for token, rank in ranks.items():
+        if len(token) > 1:
+            parts = merge_reference(ranks, token, max_rank=rank)
+            if len(parts) == 2:
+                merges[token] = (parts[0], parts[1])
+    return merges
 
 
 def load_encoding(path):
@@ -191,10 +223,39 @@ def load_gpt2_ranks(encoder_json_path, vocab_bpe_path) -> dict[bytes, int]:
     return ranks
 
 
+def gpt2_encoder_json(ranks: dict[bytes, int], special_tokens: dict[str, int] | None = None) -> bytes:
+    """{token bytes: rank} -> GPT-2's `encoder.json`, as OpenAI published it: tokens in
+    GPT-2's byte alphabet, in rank order, then `<|endoftext|>`. The inverse of the first half
+    of `load_gpt2_ranks`; on the r50k_base ranks it gives the published file byte for byte."""
+    if special_tokens is None:
+        special_tokens = {"<|endoftext|>": max(ranks.values()) + 1}
+    alphabet = gpt2_bytes_to_unicode()
+    encoder = {"".join(map(alphabet.__getitem__, token)): rank for token, rank in sorted(ranks.items(), key=_by_rank)}
+    encoder.update(special_tokens)
+    return json.dumps(encoder).encode("ascii")
+
+
+def gpt2_vocab_bpe(ranks: dict[bytes, int]) -> bytes:
+    """{token bytes: rank} -> GPT-2's `vocab.bpe`: a version line, then each merge as its two
+    parts in GPT-2's byte alphabet, in rank order ("Ġ t" makes " t")."""
+    alphabet = gpt2_bytes_to_unicode()
+    merges = recover_merges(ranks)
+    lines = ["#version: 0.2"]
+    for token, _ in sorted(ranks.items(), key=_by_rank):
+        if token in merges:
+            left, right = merges[token]
+            lines.append("".join(map(alphabet.__getitem__, left)) + " " + "".join(map(alphabet.__getitem__, right)))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _by_rank(item: tuple[bytes, int]) -> int:
+    return item[1]
+
+
 # --- the inside -------------------------------------------------------------------------------
 
 
-def _parse_rank_lines(lines, path: pathlib.Path, first_line_number: int) -> dict[bytes, int]:
+def _parse_rank_lines(lines, path, first_line_number: int) -> dict[bytes, int]:
     """`base64 rank` lines (bytes) -> {token: rank}; a bad line is a ValueError naming it."""
     ranks = {}  # bytes -> int
     ranks_seen = set()

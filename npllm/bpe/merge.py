@@ -46,14 +46,19 @@ def encode_piece(ranks: Mapping[bytes, int], piece: bytes) -> list[int]:
         ) from None
 
 
-def merge_reference(ranks: Mapping[bytes, int], piece: bytes) -> list[bytes]:
-    """The rule, written plainly. b"aaa" with ranks {a: 0, aa: 1} -> [b"aa", b"a"]."""
+def merge_reference(ranks: Mapping[bytes, int], piece: bytes, max_rank: int | None = None) -> list[bytes]:
+    """The rule, written plainly. b"aaa" with ranks {a: 0, aa: 1} -> [b"aa", b"a"].
+
+    With `max_rank`, only tokens ranked below it may be made: the merge loop as it stood
+    before that token was learned (how `files.recover_merges` finds a token's two parents).
+    """
     parts = [piece[i : i + 1] for i in range(len(piece))]
+    limit = NO_RANK if max_rank is None else max_rank
     while True:
         best = None  # (rank, index) of the pair to join
         for i in range(len(parts) - 1):
             rank = ranks.get(parts[i] + parts[i + 1])
-            if rank is not None and (best is None or rank < best[0]):
+            if rank is not None and rank < limit and (best is None or rank < best[0]):
                 best = (rank, i)  # strict <: the leftmost of equal ranks stays
         if best is None:
             return parts

@@ -1,7 +1,7 @@
 """The split patterns: how text is cut into pieces before any merge happens.
 
 BPE never merges across a piece boundary, so the pattern decides what a token can be.
-`GPT2_PATTERN` and `CL100K_PATTERN` are tiktoken's strings, character for character, run with
+`GPT2_PATTERN` (also r50k and p50k's), `CL100K_PATTERN` and `O200K_PATTERN` are tiktoken's strings, character for character, run with
 the `regex` module (which knows `\\p{L}`, possessive quantifiers and atomic groups).
 
 `ASCII_PATTERNS` holds, for each known pattern, the same pattern with its Unicode classes
@@ -34,11 +34,28 @@ CL100K_PATTERN = (
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
 
+# o200k_base (GPT-4o and later; o200k_harmony too): words by letter case, so "HelloWorld" is
+# two pieces; contractions glued to their word; digits in groups of at most 3.
+O200K_PATTERN = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+
 # What \s, \p{L} and \p{N} mean on ASCII text, for the `re` versions below. (The `regex`
 # module's \s is Unicode's White_Space: \x1c-\x1f are not in it, unlike str.isspace.)
 _S = r"\t\n\x0b\x0c\r "
 _L = "A-Za-z"
 _N = "0-9"
+_LU = "A-Z"  # on ASCII, \p{Lu}; \p{Lt}, \p{Lm}, \p{Lo} and \p{M} have no ASCII members
+_LL = "a-z"  # \p{Ll}
+_CONTRACTION = "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
 
 # Possessive quantifiers are dropped: in these classes no backtracking could change a match
 # (a piece that ends a class run is always followed by a character outside the class).
@@ -52,9 +69,15 @@ ASCII_PATTERNS = {  # pattern -> the same pattern for all-ASCII text, for `re`
         rf"""'(?i:[sdmt]|ll|ve|re)|[^\r\n{_L}{_N}]?[{_L}]+|[{_N}]{{1,3}}| ?[^{_S}{_L}{_N}]+[\r\n]*"""
         rf"""|[{_S}]+\Z|[{_S}]*[\r\n]|[{_S}]+(?![^{_S}])|[{_S}]"""
     ),
+    # No possessive quantifiers to drop here: the classes are substituted one for one.
+    O200K_PATTERN: (
+        rf"""[^\r\n{_L}{_N}]?[{_LU}]*[{_LL}]+{_CONTRACTION}"""
+        rf"""|[^\r\n{_L}{_N}]?[{_LU}]+[{_LL}]*{_CONTRACTION}"""
+        rf"""|[{_N}]{{1,3}}| ?[^{_S}{_L}{_N}]+[\r\n/]*|[{_S}]*[\r\n]+|[{_S}]+(?![^{_S}])|[{_S}]+"""
+    ),
 }
 
-PATTERNS_BY_NAME = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN}  # for the CLI
+PATTERNS_BY_NAME = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}  # for the CLI
 
 
 def compile_ascii(pat_str: str) -> re.Pattern | None:
