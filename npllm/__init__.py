@@ -1,8 +1,9 @@
 """npllm: the input side of a GPT-style language model in plain NumPy and Python.
 
 Step 1, words: `split_words`, `build_vocab`, `SimpleTokenizerV1`, `SimpleTokenizerV2`.
-Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `load_encoding`,
-`load_tiktoken_bpe`, `train_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`.
+Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `list_encoding_names`,
+`encoding_for_model`, `encoding_name_for_model`, `load_encoding`, `load_tiktoken_bpe`,
+`train_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`, `O200K_PATTERN`.
 Step 3, windows and batches: `GPTDataset`, `DataLoader`, `create_dataloader` (also
 `create_dataloader_v1`), `random_batches`, `save_tokens`, `load_tokens`.
 Step 4, embeddings with a hand-written backward: `Embedding`, `PositionalEmbedding`,
@@ -18,6 +19,8 @@ from npllm.bpe import (
     GPT2_PATTERN,
     O200K_PATTERN,
     Encoding,
+    encoding_for_model,
+    encoding_name_for_model,
     get_encoding,
     list_encoding_names,
     load_encoding,
@@ -40,6 +43,8 @@ __all__ = [
     "Encoding",
     "get_encoding",
     "list_encoding_names",
+    "encoding_for_model",
+    "encoding_name_for_model",
     "load_encoding",
     "load_tiktoken_bpe",
     "train_bpe",

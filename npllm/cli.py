@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-last", action="store_true")
     p.add_argument("--show", type=non_negative_int, default=2, metavar="N", help="how many batches to print (default: 2)")
     p.set_defaults(run=run_batches)
+
+    p = sub.add_parser("data", help="list the data files npllm knows and where each is found, or fetch them")
+    p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list",
+                   help="list (default): where each file is found; fetch: download into the user cache")
+    p.add_argument("names", nargs="*", metavar="NAME", help="files to fetch (default: every missing one)")
+    p.set_defaults(run=run_data)
     return parser
 
 
@@ -466,3 +472,36 @@ def run_demo(args: argparse.Namespace) -> None:
         demo.run(read_text_file(args.text), args.text, steps=args.steps, seed=args.seed)
     else:
         demo.run_on_the_verdict(steps=args.steps, seed=args.seed)
+
+
+def run_data(args: argparse.Namespace) -> None:
+    """`npllm data`: one line per known file; `npllm data fetch [NAME...]`: one line per file fetched."""
+    for name in args.names:
+        if name not in data.KNOWN_FILES:
+            raise CLIError(f"unknown data file {name!r}; known files: {', '.join(data.KNOWN_FILES)}")
+    if args.action == "list":
+        if args.names:
+            raise CLIError("`npllm data list` takes no names; use `npllm data fetch NAME`")
+        width = max(map(len, data.KNOWN_FILES))
+        for name in data.KNOWN_FILES:
+            place, path = data.where(name)
+            if place == data.BUNDLED and path is None:
+                detail = f"rebuilt from {data.REBUILT_FROM[name]}"
+            elif place == data.MISSING:
+                detail = f"`npllm data fetch {name}` downloads it"
+            else:
+                detail = str(path)
+            print(f"{name:<{width}}  {place:<14}  {detail}")
+        print(f"user cache: {data.user_cache_dir()}")
+        return
+    names = args.names or [name for name in data.KNOWN_FILES if data.where(name)[0] == data.MISSING]
+    if not names:
+        print("every known file is here already (see `npllm data`)")
+    for name in names:
+        place, path = data.where(name)
+        if place == data.BUNDLED:
+            print(f"{name}: bundled with npllm, nothing to fetch")
+        elif place != data.MISSING:
+            print(f"{name}: here already ({place}: {path})")
+        else:
+            print(f"{name}: fetched into {data.fetch(name)} (sha256 checked)")

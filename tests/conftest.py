@@ -1,26 +1,89 @@
-"""Shared fixtures. Plain fixtures only: a test asks for what it uses."""
+"""Shared fixtures, and the offline setup every test run gets.
+
+Hermetic by default: with no `TIKTOKEN_CACHE_DIR` set, tiktoken (the reference) is pointed at
+a temporary cache filled from npllm's bundled vocabularies, under the names tiktoken's cache
+uses (sha1 of the URL). tiktoken checks each file's sha256 itself, so the parity tests run
+on a machine with no network and still compare against the published files.
+
+The two texts (The Verdict, Tiny Shakespeare) are not bundled. A test that needs one skips
+when it cannot be found, with the way to get it -- unless `NPLLM_REQUIRE_REFERENCES=1`
+(CI), where it fails instead. Tests that only need "some real English" use `stdlib_text`,
+prose that every Python installation has.
+"""
+
+import atexit
+import hashlib
+import os
+import pathlib
+import shutil
+import tempfile
 
 import pytest
+from reference import references_required
 
 import npllm
 import npllm.data
 
 
+def _fill_tiktoken_cache() -> None:
+    """A temporary TIKTOKEN_CACHE_DIR holding every vocabulary tiktoken may ask for."""
+    if os.environ.get("TIKTOKEN_CACHE_DIR"):
+        return  # the user's (or CI's) own cache
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="npllm-tiktoken-cache-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for name, known in npllm.data.KNOWN_FILES.items():
+        if known.in_tiktoken_cache:
+            url_sha1 = hashlib.sha1(known.url.encode()).hexdigest()
+            (folder / url_sha1).write_bytes(npllm.data.read_bytes(name))
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
+
+
+_fill_tiktoken_cache()
+
+
+_missing: dict[str, Exception] = {}  # name -> why it could not be had (asked once per run)
+
+
+def known_text_path(name: str) -> pathlib.Path:
+    """The path of a known text, or skip (fail in CI) saying how to get it."""
+    try:
+        if name in _missing:
+            raise _missing[name]
+        return npllm.data.path(name)
+    except npllm.data.DataFileError as e:
+        _missing[name] = e
+        how = f"run `npllm data fetch {name}` or set NPLLM_DATA_DIR to a folder holding it"
+        if references_required():
+            pytest.fail(f"{name} is needed and NPLLM_REQUIRE_REFERENCES=1: {e}", pytrace=False)
+        pytest.skip(f"needs {name}, which is not on this machine ({how})")
+
+
 @pytest.fixture(scope="session")
 def verdict_text() -> str:
     """The Verdict (the course's text), 20,479 characters."""
-    return npllm.data.path("the-verdict.txt").read_text(encoding="utf-8")
+    return known_text_path("the-verdict.txt").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
 def shakespeare_path():
     """Tiny Shakespeare, the benchmark corpus: 1,115,394 characters."""
-    return npllm.data.path("tinyshakespeare.txt")
+    return known_text_path("tinyshakespeare.txt")
 
 
 @pytest.fixture(scope="session")
 def shakespeare_text(shakespeare_path) -> str:
     return shakespeare_path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def stdlib_text() -> str:
+    """About 1 MB of English prose and code that every Python installation has: the source of
+    a fixed list of standard-library modules (their docstrings and comments are prose).
+    Exactly the same text for a given Python version; the tests compare against a reference
+    on the same text, never against a known answer."""
+    from stdlib_corpus import stdlib_text as build
+
+    return build()
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +96,12 @@ def cl100k():
     return npllm.get_encoding("cl100k_base")
 
 
-@pytest.fixture(scope="session", params=["gpt2", "cl100k_base"])
+@pytest.fixture(scope="session")
+def o200k():
+    return npllm.get_encoding("o200k_base")
+
+
+@pytest.fixture(scope="session", params=["gpt2", "cl100k_base", "o200k_base"])
 def pair(request):
     """(npllm encoding, tiktoken encoding) of the same name."""
     from reference import tiktoken_encoding
