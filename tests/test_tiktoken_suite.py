@@ -76,8 +76,11 @@ def download_sdist(root: Path) -> None:
     """`pip download` tiktoken's source archive into `root` (through a temporary folder there)."""
     staging = Path(tempfile.mkdtemp(prefix="download-", dir=root))
     try:
+        # --no-binary tiktoken, not :all:: the same archive, but pip's metadata step then gets
+        # its build tools (setuptools, setuptools-rust) as wheels instead of building them from
+        # source: 3 s instead of 30 s on an empty pip cache.
         command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "tiktoken",
             "--disable-pip-version-check", "--no-input", "--retries", "2", "--timeout", "20",
             f"tiktoken=={VERSION}", "-d", str(staging),
         ]  # fmt: skip

@@ -8,24 +8,36 @@ Encoding a text is three steps:
 3. merge: look each piece up in a cache of piece -> IDs; a piece seen for the first time
    goes through the merge loop (`merge.py`) once and is remembered.
 
-A warm encode is therefore one regex scan plus one dict lookup per piece. What this module
-leaves out: the file formats (`files.py`), the known encodings (`registry.py`), training.
+A warm encode is therefore one regex scan plus one dict lookup per piece. Beside tiktoken's
+everyday calls, `Encoding` has the rest of `tiktoken.Encoding` too: `encode_to_numpy`,
+`encode_with_unstable` (what the end of a text could still become), `decode_with_offsets`,
+the batch decoders, and the underscored helpers people call (`_encode_bytes`, ...).
+
+What this module leaves out: the file formats (`files.py`), the known encodings
+(`registry.py`), training.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import operator
 import os
+from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import regex
 
-from npllm.bpe.merge import encode_piece
+from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
 from npllm.bpe.patterns import compile_ascii
 
 PIECE_CACHE_SIZE = 1 << 17  # distinct pieces remembered; tinyshakespeare has about 15,000
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
+MAX_TOKEN_ID = (1 << 32) - 1  # tiktoken stores IDs as uint32: a larger or negative ID is an OverflowError
+UINT32 = "I" if array("I").itemsize == 4 else "L"  # the array typecode of a 4-byte unsigned int
+CONTINUATION_BYTES = bytes(range(0x80, 0xC0))  # 10xxxxxx: the bytes that do not start a UTF-8 character
+BLANK_BYTES = b" \n\t"  # a token of only these may belong to a run of whitespace the split can still move
+WHITESPACE = regex.compile(r"\p{White_Space}")  # Unicode's White_Space, as Rust's char::is_whitespace
 
 
 class DisallowedSpecialToken(ValueError):
@@ -58,6 +70,27 @@ class PieceCache(dict):
             self.clear()
         self[piece] = ids
         return ids
+
+
+class PackedPieceCache(dict):
+    """str piece -> its token IDs packed as uint32 bytes, for `encode_to_numpy`.
+
+    Filled from the `PieceCache` beside it: "hello" -> (31373,) -> b"\\x8dz\\x00\\x00" (gpt2, on a
+    little-endian machine). Joining these bytes and viewing them as a uint32 array skips the
+    Python list of ints that `encode` builds.
+    """
+
+    def __init__(self, piece_ids: PieceCache, maxsize: int = PIECE_CACHE_SIZE):
+        super().__init__()
+        self.piece_ids = piece_ids  # str -> tuple[int, ...]
+        self.maxsize = maxsize
+
+    def __missing__(self, piece: str) -> bytes:
+        packed = array(UINT32, self.piece_ids[piece]).tobytes()
+        if len(self) >= self.maxsize:
+            self.clear()
+        self[piece] = packed
+        return packed
 
 
 class Encoding:
@@ -102,6 +135,8 @@ class Encoding:
         self._pattern = regex.compile(pat_str)
         self._ascii_pattern = compile_ascii(pat_str)  # None unless the pattern is a known one
         self._piece_ids = PieceCache(self._mergeable_ranks)  # str -> tuple[int, ...]
+        self._piece_bytes = PackedPieceCache(self._piece_ids)  # str -> uint32 bytes (encode_to_numpy)
+        self._special_token_values = frozenset(self._special_tokens.values())  # IDs of special tokens
 
     def __repr__(self) -> str:
         return f"Encoding({self.name!r}, n_vocab={self.n_vocab})"
@@ -147,6 +182,22 @@ class Encoding:
     def special_tokens(self) -> dict[str, int]:
         return dict(self._special_tokens)
 
+    def is_special_token(self, token: int) -> bool:
+        """True for the ID of a special token. gpt2: 50256 -> True, 31373 ("hello") -> False"""
+        if not hasattr(token, "__index__"):  # tiktoken asserts isinstance(token, int)
+            raise TypeError(f"a token ID must be an integer, got a {type(token).__name__}")
+        return operator.index(token) in self._special_token_values
+
+    def token_byte_values(self) -> list[bytes]:
+        """The bytes of every ordinary token (special tokens left out), sorted bytewise, as in
+        tiktoken. gpt2: [b"\\x00", b"\\x01", ..., b"!", b"!!", b"!!!", ...], 50,256 of them."""
+        return list(self._sorted_token_bytes)
+
+    @functools.cached_property
+    def _sorted_token_bytes(self) -> list[bytes]:
+        """Ordinary tokens sorted bytewise: the tokens that start with some bytes sit together."""
+        return sorted(self._mergeable_ranks)
+
     # --- encoding ----------------------------------------------------------------------------
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -177,6 +228,30 @@ class Encoding:
             return self._encode_with_specials(text, allowed)
         except UnicodeEncodeError:
             return self._encode_with_specials(_replace_lone_surrogates(text), allowed)
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: str | Collection[str] = frozenset(),
+        disallowed_special: str | Collection[str] = "all",
+    ):  # str -> (N,) uint32
+        """`encode`, as a NumPy uint32 array. "hello world" -> array([31373, 995], dtype=uint32)
+
+        No Python list of ints is built: each piece's IDs are kept packed as uint32 bytes
+        (`PackedPieceCache`), the pieces' bytes are joined and the array is a view of them.
+        Unlike tiktoken's, the array is writable.
+        """
+        import numpy as np  # here, not at the top: importing npllm stays light
+
+        _check_text(text)
+        allowed = self._allowed_set(allowed_special)
+        self._refuse_disallowed(text, allowed, disallowed_special)
+        try:
+            packed = self._encode_packed(text, allowed)
+        except UnicodeEncodeError:
+            packed = self._encode_packed(_replace_lone_surrogates(text), allowed)
+        return np.frombuffer(packed, dtype=np.uint32)  # (N,)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         """The ID of text that is exactly one token (special tokens included), else KeyError."""
@@ -214,6 +289,54 @@ class Encoding:
         if workers <= 1:
             return [self.encode(t, allowed_special=allowed, disallowed_special=()) for t in texts]
         return _map_in_processes(self, texts, workers, _worker_encode, (allowed,))
+
+    def encode_with_unstable(
+        self,
+        text: str,
+        *,
+        allowed_special: str | Collection[str] = frozenset(),
+        disallowed_special: str | Collection[str] = "all",
+    ) -> tuple[list[int], list[list[int]]]:
+        """Text that may go on -> (stable IDs, every way its last IDs could come out).
+
+        The end of a text is not settled: "hello fanta" ends in " fant" + "a", but
+        "hello fantastic" ends in " fantastic". Earlier pieces are final (no merge crosses a
+        piece boundary), so the stable IDs are those of every piece but the last, and the
+        last piece's bytes (the "tail") are left open. A run of whitespace tokens just before
+        the tail joins it when the tail starts with one: cl100k's `\\s*[\\r\\n]` can move a
+        split inside whitespace once more text comes.
+
+        A completion is a list of IDs that, after the stable ones, spells the tail and maybe
+        more: `decode_bytes(stable + c)` starts with the text's bytes. They are found by brute
+        force, tiktoken's way (its Rust `_encode_unstable_native`):
+
+        1. every single token that starts with the tail;
+        2. for every cut of the tail into head + rest, every token T that starts with rest:
+           encode head + T (split by the pattern when it is valid UTF-8, else the merge loop
+           alone) and keep its first IDs, up to the tail's length;
+        3. when the tail ends in a whitespace character after something else: the two
+           merged apart (the pattern's `\\s+(?!\\S)` splits "\\n\\n" + "0" into "\\n" + "\\n0").
+
+        tiktoken returns the completions in the order of a Rust hash set, which changes from
+        call to call; here they are sorted, so two runs agree.
+
+        >>> stable, completions = get_encoding("gpt2").encode_with_unstable("hello fanta")
+        >>> stable, len(completions), [8842] in completions, [277, 415, 64] in completions
+        ([31373], 1432, True, True)
+        """
+        _check_text(text)
+        allowed = self._allowed_set(allowed_special)
+        self._refuse_disallowed(text, allowed, disallowed_special)
+        try:
+            ids, n_tail = self._encode_with_last_piece(text, allowed)
+        except UnicodeEncodeError:  # lone surrogates: fixed up as in encode (tiktoken raises here)
+            ids, n_tail = self._encode_with_last_piece(_replace_lone_surrogates(text), allowed)
+        n_tail = self._widen_over_blanks(ids, n_tail)
+        stable = ids[: len(ids) - n_tail]
+        tail = b"".join(map(self._decoder.__getitem__, ids[len(ids) - n_tail :]))
+        if not tail:  # the text is empty or ends with a special token: nothing is open
+            return stable, []
+        return stable, [list(ids) for ids in sorted(self._completions(tail))]
 
     # --- decoding ----------------------------------------------------------------------------
 
