@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
               f"use --special allow to encode it as that token, or --special ordinary to encode it as text",
               file=sys.stderr)
         return 1
-    except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError) as e:
+    except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError,
+            OverflowError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"npllm: error: {one_line(message)}", file=sys.stderr)
         return 1

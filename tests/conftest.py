@@ -107,3 +107,18 @@ def pair(request):
     from reference import tiktoken_encoding
 
     return npllm.get_encoding(request.param), tiktoken_encoding(request.param)
+
+
+@pytest.fixture(scope="session")
+def prose_text(stdlib_text) -> str:
+    """The first 20,000 characters of `stdlib_text`: real text of The Verdict's size, for the
+    tests that need "some real text" (a vocabulary, a trainer run, a file to encode) but none
+    of The Verdict's known answers."""
+    return stdlib_text[:20_000]
+
+
+@pytest.fixture(scope="session")
+def large_text(stdlib_text) -> str:
+    """The first 1,000,000 characters of `stdlib_text`: real text of Tiny Shakespeare's size
+    (1.1 MB), for the tests that encode, chunk or count a large file."""
+    return stdlib_text[:1_000_000]

@@ -61,7 +61,7 @@ def rank_line(token: bytes, rank: int) -> str:
 
 
 @pytest.mark.parametrize("name", ["gpt2", "cl100k_base"])
-def test_save_load_round_trip(tmp_path, verdict_text, name):
+def test_save_load_round_trip(tmp_path, prose_text, name):
     enc = npllm.get_encoding(name)
     path = tmp_path / f"{name}.npllm-bpe"
     enc.save(path)
@@ -73,8 +73,8 @@ def test_save_load_round_trip(tmp_path, verdict_text, name):
     assert loaded.special_tokens == enc.special_tokens
     assert loaded.special_tokens_set == enc.special_tokens_set
     assert (loaded.n_vocab, loaded.eot_token, loaded.max_token_value) == (enc.n_vocab, enc.eot_token, enc.max_token_value)
-    assert loaded.encode(verdict_text) == enc.encode(verdict_text)
-    text = "tea? <|endoftext|> 中文 🙂 " + verdict_text[:500]
+    assert loaded.encode(prose_text) == enc.encode(prose_text)
+    text = "tea? <|endoftext|> 中文 🙂 " + prose_text[:500]
     assert loaded.encode(text, allowed_special="all") == enc.encode(text, allowed_special="all")
     assert repr(loaded) == repr(enc)
 

@@ -8,7 +8,7 @@ import pytest
 
 import npllm
 import npllm.data
-from reference import tiktoken_encoding
+from reference import tiktoken_encoding, tiktoken_module
 
 TEA = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
 TEA_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13]
@@ -38,7 +38,7 @@ def test_gpt2_the_verdict(gpt2, verdict_text):
     assert gpt2.decode(ids) == verdict_text
 
 
-def test_the_verdict_file_is_the_known_one():
+def test_the_verdict_file_is_the_known_one(verdict_text):  # the fixture skips offline (fails in CI)
     text = npllm.data.path("the-verdict.txt").read_text(encoding="utf-8")
     assert len(text) == 20479
     assert text.startswith("I HAD always thought Jack Gisburn")
@@ -144,11 +144,11 @@ def test_sizes_agree_with_tiktoken(name):
     assert enc.special_tokens_set == ref.special_tokens_set
 
 
-def test_r50k_base_is_gpt2_under_another_name(gpt2, verdict_text):
+def test_r50k_base_is_gpt2_under_another_name(gpt2, prose_text):
     r50k = npllm.get_encoding("r50k_base")
     assert r50k.name == "r50k_base"
     assert r50k.encode(TEA, allowed_special="all") == TEA_IDS
-    assert r50k.encode(verdict_text) == gpt2.encode(verdict_text)
+    assert r50k.encode(prose_text) == gpt2.encode(prose_text)
     assert r50k.mergeable_ranks == gpt2.mergeable_ranks
 
 
@@ -156,15 +156,20 @@ def test_get_encoding_builds_once(gpt2):
     assert npllm.get_encoding("gpt2") is gpt2
 
 
-def test_list_encoding_names():
-    assert set(npllm.list_encoding_names()) == {"gpt2", "r50k_base", "cl100k_base"}
+def test_list_encoding_names_are_tiktokens():
+    names = npllm.list_encoding_names()
+    assert names == ["gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"]
+    assert set(names) == set(tiktoken_module().list_encoding_names())
 
 
 def test_get_encoding_unknown_name():
-    with pytest.raises(ValueError, match="p50k_base"):
-        npllm.get_encoding("p50k_base")
+    with pytest.raises(ValueError, match="Unknown encoding p60k_base.*o200k_harmony"):
+        npllm.get_encoding("p60k_base")
 
 
-def test_get_encoding_name_must_be_str():
-    with pytest.raises(TypeError):
-        npllm.get_encoding(b"gpt2")
+@pytest.mark.parametrize("name", [b"gpt2", None, 3])
+def test_get_encoding_name_must_be_str_as_in_tiktoken(name):
+    with pytest.raises(ValueError, match="Expected a string in get_encoding"):
+        npllm.get_encoding(name)
+    with pytest.raises(ValueError, match="Expected a string in get_encoding"):
+        tiktoken_module().get_encoding(name)

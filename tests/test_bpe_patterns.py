@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npllm
-from npllm.bpe.patterns import ASCII_PATTERNS, CL100K_PATTERN, GPT2_PATTERN, PATTERNS_BY_NAME, compile_ascii
+from npllm.bpe.patterns import ASCII_PATTERNS, CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN, PATTERNS_BY_NAME, compile_ascii
 from reference import tiktoken_encoding
 
-PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN}
+PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}
 ASCII = [chr(i) for i in range(128)]
 # One or two of each class the patterns care about: letters (and the contraction letters),
 # digits, space, the other ASCII whitespace, \x1c-\x1f (whitespace to str.isspace, not to \s),
@@ -76,12 +76,14 @@ def twins(request):
 
 
 def test_each_known_pattern_has_an_ascii_twin():
-    assert set(ASCII_PATTERNS) == {GPT2_PATTERN, CL100K_PATTERN}
-    assert PATTERNS_BY_NAME == {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN}
+    assert set(ASCII_PATTERNS) == {GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN}
+    assert PATTERNS_BY_NAME == {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}
 
 
 @pytest.mark.parametrize(
-    ("name", "pattern"), [("gpt2", GPT2_PATTERN), ("cl100k_base", CL100K_PATTERN)], ids=["gpt2", "cl100k_base"]
+    ("name", "pattern"),
+    [("gpt2", GPT2_PATTERN), ("p50k_base", GPT2_PATTERN), ("cl100k_base", CL100K_PATTERN), ("o200k_base", O200K_PATTERN)],
+    ids=["gpt2", "p50k_base", "cl100k_base", "o200k_base"],
 )
 def test_patterns_are_tiktokens(name, pattern):
     assert pattern == tiktoken_encoding(name)._pat_str

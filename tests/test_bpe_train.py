@@ -5,7 +5,9 @@ bytes, split the text with the pattern, merge the most frequent adjacent pair in
 pieces (overlapping pairs counted, "aaa" with (a, a) -> [aa, a]), the pair seen first in the
 text on a tie. Known answers, cross-checks against tiktoken's educational trainer and against
 `train_reference.py`, the input kinds (str, iterable, path read in chunks), special tokens,
-bad input, progress, and the saved files.
+bad input, progress, and the saved files. The real text is the standard library's source
+(`prose_text`, `large_text`), which every Python installation has; The Verdict only for its
+known answer.
 """
 
 import functools
@@ -121,10 +123,10 @@ def test_vocab_size_256_learns_nothing():
 
 
 @pytest.mark.parametrize("pattern", ["gpt2", "cl100k"])
-def test_the_verdict_matches_educational_trainer(verdict_text, pattern):
+def test_real_text_matches_educational_trainer(prose_text, pattern):
     pat_str = PATTERNS[pattern]
-    enc = npllm.train_bpe(verdict_text, 300, pat_str=pat_str)
-    expected = educational_ranks(verdict_text, 300, pat_str)
+    enc = npllm.train_bpe(prose_text, 300, pat_str=pat_str)
+    expected = educational_ranks(prose_text, 300, pat_str)
     assert len(expected) == 300
     assert enc.mergeable_ranks == expected
 
@@ -168,8 +170,8 @@ def test_generated_texts_match_educational_trainer(text, vocab_size, pattern):
 
 
 @pytest.mark.parametrize("pattern", ["gpt2", "cl100k"])
-def test_fast_merges_equal_reference_on_the_verdict(verdict_text, pattern):
-    pieces = count_pieces(verdict_text, PATTERNS[pattern])
+def test_fast_merges_equal_reference_on_real_text(prose_text, pattern):
+    pieces = count_pieces(prose_text, PATTERNS[pattern])
     fast = learn_merges(pieces, 744)
     assert len(fast) == 744
     assert fast == learn_merges_reference(pieces, 744)
@@ -201,22 +203,20 @@ def test_piece_counts_are_weighted_by_occurrences():
 # --- cross-check: a trained encoding inside tiktoken --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "pattern,source",
-    [("gpt2", "verdict"), ("cl100k", "shakespeare-part")],
-)
-def test_trained_encoding_encodes_like_tiktoken(verdict_text, shakespeare_text, pattern, source):
+@pytest.mark.parametrize("pattern,training_chars", [("gpt2", 20_000), ("cl100k", 100_000)])
+def test_trained_encoding_encodes_like_tiktoken(stdlib_text, pattern, training_chars):
     tiktoken = tiktoken_module()
-    training = verdict_text if source == "verdict" else shakespeare_text[:100_000]
+    training = stdlib_text[:training_chars]
     enc = npllm.train_bpe(training, 1000, pat_str=PATTERNS[pattern], special_tokens=[EOT])
     assert enc.n_vocab == 1001 and enc.special_tokens == {EOT: 1000}
     theirs = tiktoken.Encoding(
         "trained", pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens=enc.special_tokens
     )
-    ids = enc.encode_ordinary(shakespeare_text)
-    assert ids == theirs.encode_ordinary(shakespeare_text)
-    assert len(ids) < len(shakespeare_text.encode("utf-8")) // 2  # the merges do compress
-    assert enc.decode(ids) == shakespeare_text
+    unseen = stdlib_text[100_000:1_100_000]  # text the trainer never saw, Tiny Shakespeare's size
+    ids = enc.encode_ordinary(unseen)
+    assert ids == theirs.encode_ordinary(unseen)
+    assert len(ids) < len(unseen.encode("utf-8")) // 2  # the merges do compress
+    assert enc.decode(ids) == unseen
     sample = "First Citizen:" + EOT + "Before we proceed"
     assert enc.encode(sample, allowed_special="all") == theirs.encode(sample, allowed_special="all")
     assert 1000 in enc.encode(sample, allowed_special="all")
@@ -235,8 +235,8 @@ def test_each_item_of_an_iterable_is_split_on_its_own():
     assert caught == [] and merges_of(enc) == [b"aa"]
 
 
-def test_iterable_pieces_equal_the_pieces_of_each_item(verdict_text):
-    lines = verdict_text.splitlines(keepends=True)
+def test_iterable_pieces_equal_the_pieces_of_each_item(prose_text):
+    lines = prose_text.splitlines(keepends=True)
     expected = Counter()
     for line in lines:
         expected.update(regex.findall(GPT2_PATTERN, line))
@@ -246,8 +246,8 @@ def test_iterable_pieces_equal_the_pieces_of_each_item(verdict_text):
     assert enc.mergeable_ranks == ranks_from_merges(learn_merges(pieces, 244))
 
 
-def test_a_generator_works_and_is_read_once(verdict_text):
-    lines = verdict_text.splitlines(keepends=True)
+def test_a_generator_works_and_is_read_once(prose_text):
+    lines = prose_text.splitlines(keepends=True)
     consumed = []
 
     def gen():
@@ -273,18 +273,26 @@ def test_a_generator_works_and_is_read_once(verdict_text):
     assert once.iterations == 1
 
 
+@pytest.fixture(scope="module")
+def large_file(tmp_path_factory, large_text):
+    """large_text as a UTF-8 file, written byte for byte (no newline translation)."""
+    path = tmp_path_factory.mktemp("large") / "large.txt"
+    path.write_bytes(large_text.encode("utf-8"))
+    return path
+
+
 @pytest.mark.parametrize("pattern", ["gpt2", "cl100k"])
 @pytest.mark.parametrize("chunk_chars", [1000, 4096, 65536])
-def test_split_safe_chunks_give_the_pieces_of_the_whole_file(shakespeare_path, shakespeare_text, pattern, chunk_chars):
-    chunks = list(read_split_safe_chunks(shakespeare_path, chunk_chars=chunk_chars))
-    assert len(chunks) >= len(shakespeare_text) // (2 * chunk_chars)  # really in chunks
-    assert "".join(chunks) == shakespeare_text
+def test_split_safe_chunks_give_the_pieces_of_the_whole_file(large_file, large_text, pattern, chunk_chars):
+    chunks = list(read_split_safe_chunks(large_file, chunk_chars=chunk_chars))
+    assert len(chunks) >= len(large_text) // (2 * chunk_chars)  # really in chunks
+    assert "".join(chunks) == large_text
     for left, right in zip(chunks, chunks[1:]):  # cut after "y\n" or before " A"
         assert (left.endswith("\n") and not left[-2].isspace() and not right[0].isspace()) or (
             right[0] == " " and right[1].isalpha() and not left[-1].isspace()
         )
     pat_str = PATTERNS[pattern]
-    whole = count_pieces(shakespeare_text, pat_str)
+    whole = count_pieces(large_text, pat_str)
     assert list(count_pieces(chunks, pat_str).items()) == list(whole.items())  # order too: it breaks ties
 
 
@@ -311,21 +319,21 @@ def test_a_file_keeps_its_crlf_line_ends(tmp_path):
     assert npllm.train_bpe(path, 265).mergeable_ranks == npllm.train_bpe(text, 265).mergeable_ranks
 
 
-def test_a_path_trains_like_its_text(tmp_path, verdict_text, shakespeare_path, shakespeare_text, monkeypatch):
-    path = tmp_path / "verdict.txt"
-    path.write_bytes(verdict_text.encode("utf-8"))
-    assert npllm.train_bpe(path, 600).mergeable_ranks == npllm.train_bpe(verdict_text, 600).mergeable_ranks
+def test_a_path_trains_like_its_text(tmp_path, prose_text, large_file, large_text, monkeypatch):
+    path = tmp_path / "prose.txt"
+    path.write_bytes(prose_text.encode("utf-8"))
+    assert npllm.train_bpe(path, 600).mergeable_ranks == npllm.train_bpe(prose_text, 600).mergeable_ranks
     # the same through many small chunks
     monkeypatch.setattr(train, "read_split_safe_chunks", functools.partial(read_split_safe_chunks, chunk_chars=1000))
-    from_file = npllm.train_bpe(shakespeare_path, 500, pat_str=CL100K_PATTERN)
-    assert from_file.mergeable_ranks == npllm.train_bpe(shakespeare_text, 500, pat_str=CL100K_PATTERN).mergeable_ranks
+    from_file = npllm.train_bpe(large_file, 500, pat_str=CL100K_PATTERN)
+    assert from_file.mergeable_ranks == npllm.train_bpe(large_text, 500, pat_str=CL100K_PATTERN).mergeable_ranks
 
 
 # --- special tokens ------------------------------------------------------------------------------
 
 
-def test_special_tokens_are_never_merged_and_cut_the_text(verdict_text):
-    docs = verdict_text.split("\n\n")
+def test_special_tokens_are_never_merged_and_cut_the_text(prose_text):
+    docs = prose_text.split("\n\n")
     text = EOT.join(docs)
     assert text.count(EOT) > 50
     enc = npllm.train_bpe(text, 700, special_tokens=[EOT])
@@ -338,8 +346,8 @@ def test_special_tokens_are_never_merged_and_cut_the_text(verdict_text):
     assert any(b"endoftext" in token for token in plain.mergeable_ranks)
 
 
-def test_special_ids_follow_the_merges_unless_given(verdict_text):
-    enc = npllm.train_bpe(verdict_text, 270, special_tokens=[EOT, "<|pad|>"])
+def test_special_ids_follow_the_merges_unless_given(prose_text):
+    enc = npllm.train_bpe(prose_text, 270, special_tokens=[EOT, "<|pad|>"])
     assert enc.special_tokens == {EOT: 270, "<|pad|>": 271}
     assert enc.n_vocab == 272 and enc.eot_token == 270
     # fewer merges than asked: the IDs follow the merges made, not vocab_size
@@ -347,7 +355,7 @@ def test_special_ids_follow_the_merges_unless_given(verdict_text):
     assert len(caught) == 1 and merges_of(enc) == [b"ab"]
     assert enc.special_tokens == {EOT: 257}
     assert enc.encode(f"ab{EOT}ab", allowed_special="all") == [256, 257, 256]
-    given_ids = npllm.train_bpe(verdict_text, 270, special_tokens={EOT: 50_000})
+    given_ids = npllm.train_bpe(prose_text, 270, special_tokens={EOT: 50_000})
     assert given_ids.special_tokens == {EOT: 50_000}
     assert given_ids.encode(f"hello{EOT}", allowed_special="all")[-1] == 50_000
 
@@ -419,8 +427,8 @@ def test_bad_arguments_are_refused_before_the_text_is_read():
 # --- progress -------------------------------------------------------------------------------------
 
 
-def test_progress_is_one_line_on_stderr(capsys, verdict_text):
-    npllm.train_bpe(verdict_text, 300, progress=True)
+def test_progress_is_one_line_on_stderr(capsys, prose_text):
+    npllm.train_bpe(prose_text, 300, progress=True)
     out, err = capsys.readouterr()
     assert out == ""
     assert err.endswith("\n") and err.count("\n") == 1  # one line, rewritten in place with \r
@@ -428,9 +436,9 @@ def test_progress_is_one_line_on_stderr(capsys, verdict_text):
     assert "44/44" in last and "merges/s" in last
 
 
-def test_no_progress_means_silence(capsys, verdict_text):
-    npllm.train_bpe(verdict_text, 300)
-    npllm.train_bpe(verdict_text, 300, progress=False)
+def test_no_progress_means_silence(capsys, prose_text):
+    npllm.train_bpe(prose_text, 300)
+    npllm.train_bpe(prose_text, 300, progress=False)
     assert capsys.readouterr() == ("", "")
 
 
@@ -438,26 +446,26 @@ def test_no_progress_means_silence(capsys, verdict_text):
 
 
 @pytest.fixture(scope="module")
-def trained(verdict_text):
-    """The Verdict with some Unicode, 600 tokens and <|endoftext|>."""
-    text = verdict_text + ("Grüße aus 東京 🙂 " * 40)
-    return npllm.train_bpe(text, 600, special_tokens=[EOT], name="verdict-600")
+def trained(prose_text):
+    """prose_text with some Unicode, 600 tokens and <|endoftext|>."""
+    text = prose_text + ("Grüße aus 東京 🙂 " * 40)
+    return npllm.train_bpe(text, 600, special_tokens=[EOT], name="prose-600")
 
 
-def test_save_and_load_round_trip(tmp_path, trained, verdict_text):
-    path = tmp_path / "verdict.npllm-bpe"
+def test_save_and_load_round_trip(tmp_path, trained, prose_text):
+    path = tmp_path / "prose.npllm-bpe"
     trained.save(path)
     loaded = npllm.load_encoding(path)
-    assert loaded.name == "verdict-600" and loaded.pat_str == trained.pat_str
+    assert loaded.name == "prose-600" and loaded.pat_str == trained.pat_str
     assert loaded.mergeable_ranks == trained.mergeable_ranks
     assert loaded.special_tokens == trained.special_tokens == {EOT: 600}
-    sample = verdict_text[:3000] + EOT + "Grüße aus 東京 🙂"
+    sample = prose_text[:3000] + EOT + "Grüße aus 東京 🙂"
     assert loaded.encode(sample, allowed_special="all") == trained.encode(sample, allowed_special="all")
     assert loaded.decode(loaded.encode(sample, allowed_special="all")) == sample
 
 
 def test_save_writes_a_readable_vocab_dump(tmp_path, trained):
-    path = tmp_path / "verdict.npllm-bpe"
+    path = tmp_path / "prose.npllm-bpe"
     trained.save(path)
     dump = path.with_suffix(".vocab")
     assert dump.is_file()

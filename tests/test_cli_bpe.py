@@ -32,17 +32,18 @@ def test_encode_special_token_policies(capsys):
     assert run(capsys, "encode", "--special", "ordinary", "--text", "<|endoftext|>")[1] == "27 91 437 1659 5239 91 29\n"
 
 
-def test_encode_to_npy_and_decode_it_back(capsys, tmp_path, verdict_text):
-    src = tmp_path / "verdict.txt"
-    src.write_text(verdict_text, encoding="utf-8")
+def test_encode_to_npy_and_decode_it_back(capsys, tmp_path, prose_text, gpt2):
+    src = tmp_path / "prose.txt"
+    src.write_text(prose_text, encoding="utf-8")
     out = tmp_path / "ids.npy"
     code, _, err = run(capsys, "encode", str(src), "--out", str(out))
-    assert code == 0 and "5,145 tokens" in err
+    expected = gpt2.encode(prose_text)
+    assert code == 0 and f"{len(expected):,} tokens" in err
     ids = np.load(out)
-    assert ids.dtype == np.int64 and ids.shape == (5145,)
-    assert ids[:4].tolist() == [40, 367, 2885, 1464]
+    assert ids.dtype == np.int64 and ids.shape == (len(expected),)
+    assert ids.tolist() == expected
     code, text, _ = run(capsys, "decode", str(out))
-    assert code == 0 and text == verdict_text + "\n"
+    assert code == 0 and text == prose_text + "\n"
 
 
 def test_decode_accepts_lists_and_rejects_bad_ids(capsys, tmp_path):
@@ -105,20 +106,31 @@ def test_non_utf8_and_corrupt_encoding_files(capsys, tmp_path):
     assert code == 1 and "line 2" in one_error_line(err)
 
 
-def test_demo_without_data_is_one_line_error(capsys, monkeypatch, tmp_path):
+def test_demo_without_the_verdict_runs_on_npllms_docstrings(capsys, monkeypatch, tmp_path):
+    """Offline and without the file: one line saying so, then all five steps on another text."""
+
     def no_network(*args, **kwargs):
         raise OSError("network is unreachable")
 
     monkeypatch.setenv("NPLLM_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr("urllib.request.urlopen", no_network)
-    code, _, err = run(capsys, "demo")
-    assert code == 1
-    line = one_error_line(err)
-    assert "the-verdict.txt" in line and "NPLLM_DATA_DIR" in line
+    code, out, err = run(capsys, "demo", "--steps", "3")
+    assert (code, err) == (0, "")
+    first = out.splitlines()[0]
+    assert "The Verdict is not on this machine" in first
+    assert "npllm data fetch the-verdict.txt" in first and "NPLLM_DATA_DIR" in first
+    from npllm.demo import docstrings_text
+
+    text = docstrings_text()
+    assert f"== Step 1: words (npllm's own docstrings, {len(text):,} characters) ==" in out
+    for step in range(1, 6):
+        assert f"== Step {step}: " in out
+    assert "  step 3  loss " in out
+    assert "sample, 60 tokens after 'I had'" in out
 
 
-def test_demo_shows_bpe_step(capsys):
+def test_demo_shows_bpe_step(capsys, verdict_text):  # the demo's text: skips offline
     code, out, _ = run(capsys, "demo")
     assert code == 0
     assert "[15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554" in out

@@ -1,5 +1,7 @@
 """The step 3 subcommands of the CLI: `batches` (text or token file) and `encode-file`, and
-their failure paths (one `npllm: error:` line, exit 1, no traceback)."""
+their failure paths (one `npllm: error:` line, exit 1, no traceback). The course's first batch
+on The Verdict; everything else on `prose_text` and `large_text`, real text every Python
+installation has."""
 
 import json
 
@@ -30,6 +32,18 @@ def verdict_file(tmp_path, verdict_text):
     return path
 
 
+@pytest.fixture
+def text_file(tmp_path, prose_text):
+    path = tmp_path / "prose.txt"
+    path.write_text(prose_text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def prose_ids(prose_text, gpt2):
+    return gpt2.encode(prose_text)
+
+
 # --- batches ----------------------------------------------------------------------------
 
 
@@ -42,20 +56,25 @@ def test_batches_prints_counts_and_the_first_batch(capsys, verdict_file):
     assert "'I HAD always'" in out and "' HAD always thought'" in out  # the windows decoded
 
 
-def test_batches_drop_last(capsys, verdict_file):
-    code, out, _ = run(capsys, "batches", verdict_file, "--batch-size", 8, "--max-length", 4, "--stride", 4, "--drop-last")
-    assert code == 0 and "160 batches" in out and "161 batches" not in out
+def test_batches_drop_last(capsys, text_file, prose_ids):
+    n_windows = len(range(0, len(prose_ids) - 4, 4))
+    args = ("batches", text_file, "--batch-size", 8, "--max-length", 4, "--stride", 4)
+    code, out, _ = run(capsys, *args, "--drop-last")
+    assert code == 0 and f" {n_windows // 8:,} batches" in out
+    assert n_windows % 8 == 0 or f" {-(-n_windows // 8):,} batches" not in out
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and f" {-(-n_windows // 8):,} batches" in out  # without --drop-last: the short batch too
 
 
-def test_batches_shuffle_is_reproducible_with_a_seed(capsys, verdict_file):
-    args = ("batches", verdict_file, "--batch-size", 8, "--max-length", 4, "--stride", 4)
+def test_batches_shuffle_is_reproducible_with_a_seed(capsys, text_file, prose_ids):
+    args = ("batches", text_file, "--batch-size", 8, "--max-length", 4, "--stride", 4)
     code, plain, _ = run(capsys, *args)
     first = run(capsys, *args, "--shuffle", "--seed", 0)
     second = run(capsys, *args, "--shuffle", "--seed", 0)
     other = run(capsys, *args, "--shuffle", "--seed", 1)
     assert first[0] == 0 and first == second
     assert first[1] != plain and first[1] != other[1]
-    assert "1,286 windows" in first[1]
+    assert f"{len(range(0, len(prose_ids) - 4, 4)):,} windows" in first[1]
 
 
 def test_batches_of_a_short_text_with_other_lengths(capsys, tmp_path):
@@ -72,38 +91,43 @@ def test_batches_of_a_short_text_with_other_lengths(capsys, tmp_path):
 # --- encode-file, then batches on the token file ------------------------------------------
 
 
-def test_encode_file_writes_the_ids_of_the_whole_text(capsys, tmp_path, shakespeare_path, shakespeare_text, gpt2):
+def test_encode_file_writes_the_ids_of_the_whole_text(capsys, tmp_path, large_text, gpt2):
+    src = tmp_path / "large.txt"
+    src.write_bytes(large_text.encode("utf-8"))
     out_file = tmp_path / "out.bin"
-    code, out, err = run(capsys, "encode-file", shakespeare_path, "-o", out_file, "--workers", 2)
+    code, out, err = run(capsys, "encode-file", src, "-o", out_file, "--workers", 2)
     assert code == 0 and out == ""
-    assert "338,025" in err
+    expected = gpt2.encode(large_text)
+    assert f"{len(expected):,}" in err
     loaded = npllm.load_tokens(out_file)
     assert loaded.dtype == np.uint16
-    assert np.array_equal(loaded, np.asarray(gpt2.encode(shakespeare_text)))
+    assert np.array_equal(loaded, np.asarray(expected))
     assert json.loads((tmp_path / "out.bin.json").read_text())["encoding"] == "gpt2"
 
 
-def test_batches_reads_a_token_file(capsys, tmp_path, verdict_file):
+def test_batches_reads_a_token_file(capsys, tmp_path, text_file, prose_ids, gpt2):
     out_file = tmp_path / "out.bin"
-    assert run(capsys, "encode-file", verdict_file, "-o", out_file, "--quiet")[0] == 0
+    assert run(capsys, "encode-file", text_file, "-o", out_file, "--quiet")[0] == 0
     code, from_file, err = run(capsys, "batches", out_file, "--batch-size", 8, "--max-length", 4, "--stride", 4)
     assert code == 0 and err == ""
-    assert "5,145 tokens" in from_file and "1,286 windows" in from_file and "161 batches" in from_file
-    assert "[40, 367, 2885, 1464] -> [367, 2885, 1464, 1807]" in from_file and "'I HAD always'" in from_file
-    _, from_text, _ = run(capsys, "batches", verdict_file, "--batch-size", 8, "--max-length", 4, "--stride", 4)
+    n_windows = len(range(0, len(prose_ids) - 4, 4))
+    assert f"{len(prose_ids):,} tokens" in from_file and f"{n_windows:,} windows" in from_file
+    assert f"{-(-n_windows // 8):,} batches" in from_file
+    assert f"{prose_ids[:4]} -> {prose_ids[1:5]}" in from_file and repr(gpt2.decode(prose_ids[:4])) in from_file
+    _, from_text, _ = run(capsys, "batches", text_file, "--batch-size", 8, "--max-length", 4, "--stride", 4)
     assert from_file == from_text
 
 
-def test_encode_file_cl100k_is_uint32(capsys, tmp_path, verdict_file, verdict_text, cl100k):
+def test_encode_file_cl100k_is_uint32(capsys, tmp_path, text_file, prose_text, cl100k):
     out_file = tmp_path / "cl.bin"
-    code, _, _ = run(capsys, "encode-file", verdict_file, "-o", out_file, "--encoding", "cl100k_base", "--quiet")
+    code, _, _ = run(capsys, "encode-file", text_file, "-o", out_file, "--encoding", "cl100k_base", "--quiet")
     assert code == 0
     meta = json.loads((tmp_path / "cl.bin.json").read_text())
     assert meta["dtype"] == "uint32" and meta["encoding"] == "cl100k_base"
-    assert npllm.load_tokens(out_file).tolist() == cl100k.encode(verdict_text)
+    assert npllm.load_tokens(out_file).tolist() == cl100k.encode(prose_text)
     assert out_file.stat().st_size == 4 * meta["count"]
     code, out, _ = run(capsys, "batches", out_file, "--max-length", 4, "--stride", 4)
-    ids = cl100k.encode(verdict_text)
+    ids = cl100k.encode(prose_text)
     assert code == 0 and f"{ids[:4]} -> {ids[1:5]}" in out
     assert repr(cl100k.decode(ids[:4])) in out  # decoded with the sidecar's encoding
 
@@ -145,13 +169,13 @@ def test_batches_max_length_larger_than_the_text(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("option", [("--batch-size", 0), ("--max-length", 0), ("--stride", 0), ("--batch-size", -3)])
-def test_batches_non_positive_numbers(capsys, verdict_file, option):
-    code, _, err = run(capsys, "batches", verdict_file, *option)
+def test_batches_non_positive_numbers(capsys, text_file, option):
+    code, _, err = run(capsys, "batches", text_file, *option)
     assert code == 1 and option[0] in the_error_line(err)
 
 
-def test_batches_bad_number_is_one_line_too(capsys, verdict_file):
-    code, out, err = run(capsys, "batches", verdict_file, "--batch-size", "abc")
+def test_batches_bad_number_is_one_line_too(capsys, text_file):
+    code, out, err = run(capsys, "batches", text_file, "--batch-size", "abc")
     line = the_error_line(err)
     assert code == 1 and out == "" and "--batch-size" in line and "'abc'" in line
 
@@ -172,14 +196,14 @@ def test_batches_truncated_token_file(capsys, tmp_path):
     assert code == 1 and "t.bin" in the_error_line(err)
 
 
-def test_encode_file_workers_0(capsys, tmp_path, verdict_file):
-    code, _, err = run(capsys, "encode-file", verdict_file, "-o", tmp_path / "o.bin", "--workers", 0)
+def test_encode_file_workers_0(capsys, tmp_path, text_file):
+    code, _, err = run(capsys, "encode-file", text_file, "-o", tmp_path / "o.bin", "--workers", 0)
     assert code == 1 and "--workers" in the_error_line(err)
     assert not (tmp_path / "o.bin").exists()
 
 
-def test_encode_file_output_folder_missing(capsys, tmp_path, verdict_file):
-    code, _, err = run(capsys, "encode-file", verdict_file, "-o", tmp_path / "no" / "such" / "o.bin")
+def test_encode_file_output_folder_missing(capsys, tmp_path, text_file):
+    code, _, err = run(capsys, "encode-file", text_file, "-o", tmp_path / "no" / "such" / "o.bin")
     assert code == 1 and "no" in the_error_line(err)
     assert not (tmp_path / "no").exists()
 
@@ -198,8 +222,8 @@ def test_encode_file_non_utf8_file(capsys, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latin1.txt"]
 
 
-def test_encode_file_needs_an_output(capsys, verdict_file):
-    code, _, err = run(capsys, "encode-file", verdict_file)
+def test_encode_file_needs_an_output(capsys, text_file):
+    code, _, err = run(capsys, "encode-file", text_file)
     assert code == 1 and "-o/--out" in the_error_line(err)
-    code, _, err = run(capsys, "encode-file", verdict_file, "-o", "x.bin", "--workers", "two")
+    code, _, err = run(capsys, "encode-file", text_file, "-o", "x.bin", "--workers", "two")
     assert code == 1 and "--workers" in the_error_line(err)

@@ -1,6 +1,8 @@
 """`npllm train-bpe`: train from a file, save the model and its .vocab dump, use it with
 `npllm encode`; every failure (a usage error too) is one `npllm: error:` line and exit
-code 1, never a traceback."""
+code 1, never a traceback. The file is `prose_text`, real text every Python installation has."""
+
+import warnings
 
 import pytest
 
@@ -26,15 +28,15 @@ def only_error_line(err: str) -> str:
 
 
 @pytest.fixture
-def verdict_file(tmp_path, verdict_text):
-    path = tmp_path / "verdict.txt"
-    path.write_bytes(verdict_text.encode("utf-8"))
+def text_file(tmp_path, prose_text):
+    path = tmp_path / "prose.txt"
+    path.write_bytes(prose_text.encode("utf-8"))
     return path
 
 
-def test_train_saves_the_model_and_its_dump(capsys, tmp_path, verdict_file, verdict_text):
+def test_train_saves_the_model_and_its_dump(capsys, tmp_path, text_file, prose_text):
     model = tmp_path / "m.npllm-bpe"
-    code, out, err = run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "300", "-o", str(model))
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(model))
     assert code == 0 and out == ""  # data to stdout: there is none; the rest is on stderr
     assert model.is_file() and model.with_suffix(".vocab").is_file()
     assert "Traceback" not in err and "npllm: warning" not in err
@@ -43,15 +45,15 @@ def test_train_saves_the_model_and_its_dump(capsys, tmp_path, verdict_file, verd
     assert str(model) in err  # says where it saved
     enc = npllm.load_encoding(model)
     assert enc.name == "m" and enc.pat_str == GPT2_PATTERN and enc.special_tokens == {}
-    assert enc.mergeable_ranks == npllm.train_bpe(verdict_text, 300).mergeable_ranks
+    assert enc.mergeable_ranks == npllm.train_bpe(prose_text, 300).mergeable_ranks
     dump = model.with_suffix(".vocab").read_text(encoding="utf-8").splitlines()
     assert len(dump) == 300 and dump[97] == "[a] 97" and " -> " in dump[256]
 
 
-def test_the_saved_model_works_with_encode(capsys, tmp_path, verdict_file):
+def test_the_saved_model_works_with_encode(capsys, tmp_path, text_file):
     model = tmp_path / "m.npllm-bpe"
-    assert run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "400", "-o", str(model), "--quiet")[0] == 0
-    text = "I had always thought Jack Gisburn rather a cheap genius"
+    assert run(capsys, "train-bpe", str(text_file), "--vocab-size", "400", "-o", str(model), "--quiet")[0] == 0
+    text = "the parser of the command line and its arguments"
     code, out, _ = run(capsys, "encode", "--encoding", str(model), "--text", text)
     ids = npllm.load_encoding(model).encode(text)
     assert code == 0 and out == " ".join(map(str, ids)) + "\n"
@@ -60,38 +62,42 @@ def test_the_saved_model_works_with_encode(capsys, tmp_path, verdict_file):
     assert code == 0 and out == text + "\n"
 
 
-def test_special_token_pattern_and_name(capsys, tmp_path, verdict_file, verdict_text):
+def test_special_token_pattern_and_name(capsys, tmp_path, text_file, prose_text):
     model = tmp_path / "s.npllm-bpe"
     code, _, err = run(
-        capsys, "train-bpe", str(verdict_file), "--vocab-size", "300", "-o", str(model),
+        capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(model),
         "--special", EOT, "--special", "<|pad|>", "--pattern", "cl100k", "--name", "mine",
     )
     assert code == 0, err
     enc = npllm.load_encoding(model)
     assert enc.name == "mine" and enc.pat_str == CL100K_PATTERN
     assert enc.special_tokens == {EOT: 300, "<|pad|>": 301}
-    assert enc.mergeable_ranks == npllm.train_bpe(verdict_text, 300, pat_str=CL100K_PATTERN).mergeable_ranks
+    assert enc.mergeable_ranks == npllm.train_bpe(prose_text, 300, pat_str=CL100K_PATTERN).mergeable_ranks
     code, out, _ = run(capsys, "encode", "--encoding", str(model), "--special", "allow", "--text", f"a{EOT}")
     assert code == 0 and out == "97 300\n"
 
 
-def test_quiet_prints_no_progress(capsys, tmp_path, verdict_file):
+def test_quiet_prints_no_progress(capsys, tmp_path, text_file):
     model = tmp_path / "q.npllm-bpe"
-    code, out, err = run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "300", "-o", str(model), "--quiet")
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(model), "--quiet")
     assert code == 0 and out == ""
     assert "merges/s" not in err and "\r" not in err
     assert model.is_file()
 
 
-def test_vocab_too_large_for_the_text_warns_once(capsys, tmp_path, verdict_file):
+def test_vocab_too_large_for_the_text_warns_once(capsys, tmp_path, text_file, prose_text):
     model = tmp_path / "big.npllm-bpe"
-    code, out, err = run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "5000", "-o", str(model))
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "5000", "-o", str(model))
     assert code == 0 and out == ""
     assert "Traceback" not in err and "npllm: error" not in err
+    with warnings.catch_warnings(record=True) as caught:  # what the library says about the same text
+        warnings.simplefilter("always")
+        n_merges = len(npllm.train_bpe(prose_text, 5000).mergeable_ranks) - 256
+    assert len(caught) == 1 and 0 < n_merges < 5000 - 256
     warning_lines = [line for line in err.split("\n") if line.startswith("npllm: warning:")]
-    assert len(warning_lines) == 1 and "2,516" in warning_lines[0]
+    assert len(warning_lines) == 1 and f"only {n_merges:,} merges" in warning_lines[0]
     assert err.count("npllm: warning") == 1
-    assert npllm.load_encoding(model).n_vocab == 2772
+    assert npllm.load_encoding(model).n_vocab == 256 + n_merges
 
 
 def test_missing_file(capsys, tmp_path):
@@ -129,25 +135,25 @@ def test_empty_file(capsys, tmp_path):
     assert "empty" in only_error_line(err)
 
 
-def test_vocab_size_below_256(capsys, tmp_path, verdict_file):
+def test_vocab_size_below_256(capsys, tmp_path, text_file):
     model = tmp_path / "m.npllm-bpe"
-    code, out, err = run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "100", "-o", str(model))
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "100", "-o", str(model))
     assert code == 1 and out == ""
     line = only_error_line(err)
     assert "256" in line and "100" in line
     assert not model.exists()
 
 
-def test_vocab_size_not_a_number(capsys, tmp_path, verdict_file):
-    code, out, err = run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "abc", "-o", str(tmp_path / "m.npllm-bpe"))
+def test_vocab_size_not_a_number(capsys, tmp_path, text_file):
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "abc", "-o", str(tmp_path / "m.npllm-bpe"))
     assert code == 1 and out == ""
     line = only_error_line(err)
     assert "--vocab-size" in line and "abc" in line
 
 
-def test_output_folder_missing(capsys, tmp_path, verdict_file):
+def test_output_folder_missing(capsys, tmp_path, text_file):
     model = tmp_path / "no" / "such" / "m.npllm-bpe"
-    code, out, err = run(capsys, "train-bpe", str(verdict_file), "--vocab-size", "300", "-o", str(model))
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(model))
     assert code == 1 and out == ""
     assert str(model.parent) in only_error_line(err)
     assert not model.parent.exists()

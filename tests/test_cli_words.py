@@ -29,6 +29,13 @@ def verdict_file(tmp_path, verdict_text):
     return file
 
 
+@pytest.fixture
+def prose_file(tmp_path, prose_text):
+    file = tmp_path / "prose.txt"
+    file.write_text(prose_text, encoding="utf-8")
+    return file
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
@@ -46,9 +53,11 @@ def test_words_prints_the_verdict_counts(capsys, verdict_file):
     assert err == ""
 
 
-def test_words_show_limits_the_pieces(capsys, verdict_file):
-    assert main(["words", str(verdict_file), "--show", "3"]) == 0
-    assert "first 3 pieces: ['I', 'HAD', 'always']\n" in capsys.readouterr().out
+def test_words_show_limits_the_pieces(capsys, prose_file, prose_text):
+    assert main(["words", str(prose_file), "--show", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"first 3 pieces: {npllm.split_words(prose_text)[:3]}\n" in out
+    assert f"words:      {len(npllm.split_words(prose_text)):,}\n" in out
 
 
 def test_words_show_more_than_there_are(capsys, tmp_path):
@@ -69,7 +78,7 @@ def test_words_reads_stdin(capsys, monkeypatch):
     assert "vocabulary: 4\n" in out
 
 
-def test_demo_prints_the_v2_ids(capsys):
+def test_demo_prints_the_v2_ids(capsys, verdict_text):  # the demo's text: skips offline
     assert main(["demo"]) == 0
     out, err = capsys.readouterr()
     assert "The Verdict, 20,479 characters" in out
@@ -118,8 +127,8 @@ def test_demo_missing_text_is_one_line_and_exit_1(capsys, tmp_path):
     assert_one_line_error(capsys.readouterr().err)
 
 
-def test_negative_show_is_exit_1(capsys, verdict_file):
-    assert main(["words", str(verdict_file), "--show", "-1"]) == 1
+def test_negative_show_is_exit_1(capsys, prose_file):
+    assert main(["words", str(prose_file), "--show", "-1"]) == 1
     out, err = capsys.readouterr()
     assert "--show" in assert_one_line_error(err)
     assert out == ""

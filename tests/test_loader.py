@@ -1,7 +1,8 @@
 """Step 3: GPTDataset, DataLoader, create_dataloader(_v1) and random_batches.
 
 Known answers from the course (The Verdict, GPT-2 IDs), the course's list-of-windows loop as
-the plain reference for the vectorized gather, resumable shuffling, and the bad inputs.
+the plain reference for the vectorized gather (on `prose_text`, real text every Python
+installation has), resumable shuffling, and the bad inputs.
 """
 
 import inspect
@@ -38,6 +39,11 @@ def rows(batches):
 @pytest.fixture(scope="module")
 def verdict_ids(verdict_text, gpt2):
     return gpt2.encode(verdict_text)
+
+
+@pytest.fixture(scope="module")
+def prose_ids(prose_text, gpt2):
+    return gpt2.encode(prose_text)
 
 
 # --- known answers: the course's numbers on The Verdict -----------------------------------
@@ -85,19 +91,22 @@ def test_batch_of_8_with_stride_4(verdict_text):
     assert len(dropped) == 160 and sum(1 for _ in dropped) == 160
 
 
-def test_the_course_defaults(verdict_text, verdict_ids):
-    loader = create_dataloader(verdict_text, shuffle=False)  # batch 4, max_length 256, stride 128, drop_last
-    assert len(loader.dataset) == 39 and len(loader) == 9
+def test_the_course_defaults(prose_text, prose_ids):
+    loader = create_dataloader(prose_text, shuffle=False)  # batch 4, max_length 256, stride 128, drop_last
+    n_windows = len(range(0, len(prose_ids) - 256, 128))
+    assert len(loader.dataset) == n_windows and len(loader) == n_windows // 4
     batches = list(loader)
-    assert len(batches) == 9 and all(x.shape == y.shape == (4, 256) for x, y in batches)
-    assert batches[0][0][1].tolist() == verdict_ids[128:384]
+    assert len(batches) == n_windows // 4 and all(x.shape == y.shape == (4, 256) for x, y in batches)
+    assert batches[0][0][1].tolist() == prose_ids[128:384]
+    assert batches[-1][1][-1].tolist() == prose_ids[128 * (len(batches) * 4 - 1) + 1 :][:256]
 
 
-def test_create_dataloader_defaults_shuffle_and_drop_last(verdict_text):
-    loader = create_dataloader(verdict_text, batch_size=8, max_length=4, stride=4, seed=0)
-    assert len(loader) == 160  # drop_last=True by default
+def test_create_dataloader_defaults_shuffle_and_drop_last(prose_text, prose_ids):
+    loader = create_dataloader(prose_text, batch_size=8, max_length=4, stride=4, seed=0)
+    n_windows = len(range(0, len(prose_ids) - 4, 4))
+    assert len(loader) == n_windows // 8  # drop_last=True by default
     x, _ = next(iter(loader))
-    assert x.tolist() != FIRST_INPUTS  # shuffle=True by default
+    assert x.tolist() != course_windows(prose_ids, 4, 4)[0][:8]  # shuffle=True by default
     assert create_dataloader_v1 is create_dataloader
 
 
@@ -110,10 +119,10 @@ def test_create_dataloader_keeps_endoftext_as_one_token(gpt2):
     assert xs == course_windows(gpt2.encode(text, allowed_special={"<|endoftext|>"}), 4, 1)[0]
 
 
-def test_create_dataloader_other_encodings(verdict_text, cl100k):
-    ids = cl100k.encode(verdict_text)
+def test_create_dataloader_other_encodings(prose_text, cl100k):
+    ids = cl100k.encode(prose_text)
     for encoding in ("cl100k_base", cl100k):
-        loader = create_dataloader(verdict_text, batch_size=3, max_length=5, stride=5, shuffle=False, drop_last=False,
+        loader = create_dataloader(prose_text, batch_size=3, max_length=5, stride=5, shuffle=False, drop_last=False,
                                    encoding=encoding)
         assert rows(list(loader)) == course_windows(ids, 5, 5)
 
@@ -126,11 +135,11 @@ def test_create_dataloader_rejects_ids_instead_of_text():
 # --- GPTDataset ---------------------------------------------------------------------------
 
 
-def test_dataset_windows_are_the_course_loops(verdict_ids):
+def test_dataset_windows_are_the_course_loops(prose_ids):
     for max_length, stride in [(4, 1), (4, 4), (256, 128), (7, 3), (1, 1)]:
-        ds = GPTDataset(verdict_ids, max_length=max_length, stride=stride)
-        inputs, targets = course_windows(verdict_ids, max_length, stride)
-        assert len(ds) == len(inputs) == len(range(0, len(verdict_ids) - max_length, stride))
+        ds = GPTDataset(prose_ids, max_length=max_length, stride=stride)
+        inputs, targets = course_windows(prose_ids, max_length, stride)
+        assert len(ds) == len(inputs) == len(range(0, len(prose_ids) - max_length, stride))
         for i in (0, 1, len(ds) // 2, len(ds) - 1):
             x, y = ds[i]
             assert x.tolist() == inputs[i] and y.tolist() == targets[i]
@@ -172,13 +181,13 @@ def test_dataset_accepts_every_integer_dtype(dtype):
     assert rows(batches) == course_windows(values, 3, 2)
 
 
-def test_dataset_accepts_a_memmap(tmp_path, verdict_ids):
-    npllm.save_tokens(tmp_path / "v.bin", verdict_ids, encoding="gpt2")
+def test_dataset_accepts_a_memmap(tmp_path, prose_ids):
+    npllm.save_tokens(tmp_path / "v.bin", prose_ids, encoding="gpt2")
     memmap = npllm.load_tokens(tmp_path / "v.bin")
     ds = GPTDataset(memmap, max_length=4, stride=4)
     x, y = ds[1]
-    assert x.tolist() == [1807, 3619, 402, 271] and np.shares_memory(x, memmap)
-    assert rows(list(DataLoader(ds, batch_size=8))) == course_windows(verdict_ids, 4, 4)
+    assert x.tolist() == prose_ids[4:8] and y.tolist() == prose_ids[5:9] and np.shares_memory(x, memmap)
+    assert rows(list(DataLoader(ds, batch_size=8))) == course_windows(prose_ids, 4, 4)
 
 
 def test_dataset_accepts_any_iterable_of_ints():
@@ -556,9 +565,9 @@ def test_random_batches_are_real_windows():
             assert row_x.tolist() == ids[s : s + 8].tolist() and row_y.tolist() == ids[s + 1 : s + 9].tolist()
 
 
-def test_random_batches_rows_are_windows_with_repeated_ids(verdict_ids):
-    windows = {tuple(verdict_ids[s : s + 5]): s for s in range(len(verdict_ids) - 4)}
-    for x, y in itertools.islice(random_batches(verdict_ids, 4, 4, seed=1), 25):
+def test_random_batches_rows_are_windows_with_repeated_ids(prose_ids):
+    windows = {tuple(prose_ids[s : s + 5]): s for s in range(len(prose_ids) - 4)}
+    for x, y in itertools.islice(random_batches(prose_ids, 4, 4, seed=1), 25):
         for row_x, row_y in zip(x.tolist(), y.tolist()):
             assert tuple(row_x + row_y[-1:]) in windows
 

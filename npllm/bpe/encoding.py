@@ -33,7 +33,7 @@ from npllm.bpe.patterns import compile_ascii
 
 PIECE_CACHE_SIZE = 1 << 17  # distinct pieces remembered; tinyshakespeare has about 15,000
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
-MAX_TOKEN_ID = (1 << 32) - 1  # tiktoken stores IDs as uint32: a larger or negative ID is an OverflowError
+MAX_TOKEN_ID = (1 << 32) - 1  # tiktoken reads IDs as uint32: a larger or negative ID is an OverflowError
 UINT32 = "I" if array("I").itemsize == 4 else "L"  # the array typecode of a 4-byte unsigned int
 CONTINUATION_BYTES = bytes(range(0x80, 0xC0))  # 10xxxxxx: the bytes that do not start a UTF-8 character
 BLANK_BYTES = b" \n\t"  # a token of only these may belong to a run of whitespace the split can still move
@@ -49,6 +49,12 @@ class DisallowedSpecialToken(ValueError):
 
     def __reduce__(self):  # pickle with all three arguments (worker processes send it back)
         return type(self), (self.args[0], self.token, self.position)
+
+
+class TokenIdOutOfRange(OverflowError, ValueError):
+    """A token ID below 0 or at least 2**32, where tiktoken (which reads IDs as uint32) raises
+    OverflowError. Also a ValueError, like npllm's other bad-input errors, so `except
+    ValueError` catches it too (as NumPy's AxisError is both a ValueError and an IndexError)."""
 
 
 class PieceCache(dict):
@@ -299,7 +305,7 @@ class Encoding:
     ) -> tuple[list[int], list[list[int]]]:
         """Text that may go on -> (stable IDs, every way its last IDs could come out).
 
-        The end of a text is not settled: "hello fanta" ends in " fant" + "a", but
+        The end of a text is not settled: "hello fanta" ends in " f" + "anta", but
         "hello fantastic" ends in " fantastic". Earlier pieces are final (no merge crosses a
         piece boundary), so the stable IDs are those of every piece but the last, and the
         last piece's bytes (the "tail") are left open. A run of whitespace tokens just before
@@ -321,8 +327,10 @@ class Encoding:
         call to call; here they are sorted, so two runs agree.
 
         >>> stable, completions = get_encoding("gpt2").encode_with_unstable("hello fanta")
-        >>> stable, len(completions), [8842] in completions, [277, 415, 64] in completions
-        ([31373], 1432, True, True)
+        >>> stable, len(completions), completions[0]  # " f" + "anta", the text as it stands
+        ([31373], 1432, [277, 4910])
+        >>> [9623] in completions, [8842] in completions  # " fantastic", " fantasy"
+        (True, True)
         """
         _check_text(text)
         allowed = self._allowed_set(allowed_special)
@@ -341,33 +349,114 @@ class Encoding:
     # --- decoding ----------------------------------------------------------------------------
 
     def decode_bytes(self, tokens: Iterable[int]) -> bytes:
-        """IDs -> the bytes they stand for. An unknown ID is a KeyError naming it, a
-        non-integer (1.0) a TypeError, as in tiktoken."""
+        """IDs -> the bytes they stand for. [31373, 995] -> b"hello world"
+
+        Errors as in tiktoken, which first reads every ID as a uint32 and then looks them
+        up: the first ID that is not an integer (1.0) is a TypeError, or the first one
+        outside 0 <= ID < 2**32 an OverflowError; else the first unknown ID a KeyError.
+        """
         tokens = list(tokens)
         for kind in set(map(type, tokens)):  # one check per type, not per token
-            if not hasattr(kind, "__index__"):
-                raise TypeError(f"token IDs must be integers, got a {kind.__name__}")
+            if not hasattr(kind, "__index__"):  # 1.0 would find token 1 in the dict below
+                raise self._decode_error(tokens)
         try:
             return b"".join(map(self._decoder.__getitem__, tokens))
-        except (KeyError, TypeError):
-            raise self._unknown_token(tokens) from None
+        except (KeyError, TypeError):  # an unknown ID, or an integer that is no dict key (0-d array)
+            error = self._decode_error(tokens)
+        if error is not None:
+            raise error
+        return b"".join(self._decoder[operator.index(t)] for t in tokens)
 
     def decode(self, tokens: Iterable[int], errors: str = "replace") -> str:
         """IDs -> text. IDs that end inside a UTF-8 character follow `errors` ("replace": U+FFFD)."""
         return self.decode_bytes(tokens).decode("utf-8", errors=errors)
 
     def decode_single_token_bytes(self, token: int) -> bytes:
-        """The bytes of one token (special tokens included); KeyError for an unknown ID."""
-        if not hasattr(token, "__index__"):
-            raise TypeError(f"a token ID must be an integer, got a {type(token).__name__}")
+        """The bytes of one token (special tokens included). 31373 -> b"hello"
+
+        An unknown ID is a KeyError, a non-integer a TypeError, an ID outside 0..2**32-1 an
+        OverflowError, as in tiktoken.
+        """
         try:
-            return self._decoder[token]
-        except (KeyError, TypeError):
-            raise KeyError(token) from None
+            return self._decoder[operator.index(token)]  # 1.0 is a TypeError, not token 1
+        except KeyError:
+            raise self._decode_error([token]) from None
 
     def decode_tokens_bytes(self, tokens: Iterable[int]) -> list[bytes]:
         """IDs -> one bytes object per token. [31373, 995] -> [b"hello", b" world"]"""
         return [self.decode_single_token_bytes(t) for t in tokens]
+
+    def decode_with_offsets(self, tokens: Iterable[int]) -> tuple[str, list[int]]:
+        """IDs -> (text, the character offset where each token starts).
+
+        A token that starts inside a UTF-8 character (with a continuation byte, 10xxxxxx)
+        gets the offset of that character, as in tiktoken. Bytes that are not valid UTF-8 are
+        a UnicodeDecodeError. gpt2: [31373, 995] -> ("hello world", [0, 5]);
+        "中文" = [40792, 23877, 229] = [b"\\xe4\\xb8\\xad", b"\\xe6\\x96", b"\\x87"] -> ("中文", [0, 1, 1])
+        """
+        token_bytes = self.decode_tokens_bytes(tokens)
+        offsets = []
+        n_chars = 0  # characters started so far: bytes that are not continuation bytes
+        for token in token_bytes:
+            starts_inside = token[:1] != b"" and 0x80 <= token[0] < 0xC0
+            offsets.append(max(0, n_chars - starts_inside))
+            n_chars += len(token.translate(None, CONTINUATION_BYTES))
+        return b"".join(token_bytes).decode("utf-8", errors="strict"), offsets
+
+    def decode_batch(
+        self, batch: Iterable[Iterable[int]], *, errors: str = "replace", num_threads: int = 8
+    ) -> list[str]:
+        """`decode` over a list of ID lists, in order. [[31373], [995]] -> ["hello", " world"]
+
+        `num_threads` is checked and otherwise unused: a decode is one dict lookup per ID
+        and a join, faster than handing the work to threads or processes.
+        """
+        _check_num_threads(num_threads)
+        return [self.decode(tokens, errors=errors) for tokens in batch]
+
+    def decode_bytes_batch(self, batch: Iterable[Iterable[int]], *, num_threads: int = 8) -> list[bytes]:
+        """`decode_bytes` over a list of ID lists, in order. [[31373], [995]] -> [b"hello", b" world"]"""
+        _check_num_threads(num_threads)
+        return [self.decode_bytes(tokens) for tokens in batch]
+
+    # --- tiktoken's underscored encoders (private there, but people call them) ----------------
+
+    def _encode_single_piece(self, text_or_bytes: str | bytes) -> list[int]:
+        """One piece through the merge loop, no split, no special tokens.
+        "helloqqqq" -> [31373, 38227, 38227] (gpt2). An empty piece is a ValueError (tiktoken panics)."""
+        piece = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else _check_bytes(text_or_bytes)
+        if not piece:
+            raise ValueError("_encode_single_piece needs at least one byte, got an empty piece")
+        return encode_piece(self._mergeable_ranks, piece)
+
+    def _encode_only_native_bpe(self, text: str) -> list[int]:
+        """`encode_ordinary` with the split done by the `regex` module, piece by piece (in
+        tiktoken, Python's split feeding Rust's merge loop; here both always are). Lone
+        surrogates are a UnicodeEncodeError, as there. "hello world" -> [31373, 995]"""
+        _check_text(text)
+        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, self._pattern.findall(text)), [])
+
+    def _encode_bytes(self, text: bytes) -> list[int]:
+        """Bytes that may not be valid UTF-8 -> IDs, as tiktoken does it.
+
+        Valid UTF-8 is `encode_ordinary`. Otherwise the valid start is encoded; its last
+        piece (widened over whitespace tokens as in `encode_with_unstable`) and every byte
+        from the first invalid one on become one piece for the merge loop, unsplit.
+        gpt2: b"hello \\xe4\\xb8" (a cut-off "中") -> [31373, 220, 10310];
+        b"\\xffabc" -> [187, 39305]
+        """
+        data = _check_bytes(text)
+        try:
+            valid = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            valid_end = e.start  # the bytes before the first invalid one are valid UTF-8
+        else:
+            return self._encode_ordinary(valid)
+        ids, n_tail = self._encode_with_last_piece(data[:valid_end].decode("utf-8"), frozenset())
+        n_tail = self._widen_over_blanks(ids, n_tail)
+        tail = b"".join(map(self._decoder.__getitem__, ids[len(ids) - n_tail :])) + data[valid_end:]
+        del ids[len(ids) - n_tail :]
+        return ids + encode_piece(self._mergeable_ranks, tail)
 
     # --- files -------------------------------------------------------------------------------
 
@@ -380,14 +469,29 @@ class Encoding:
 
     # --- the inside --------------------------------------------------------------------------
 
+    def _split(self, text: str) -> list[str]:
+        """The pattern's pieces. "hello world" -> ["hello", " world"]"""
+        if self._ascii_pattern is not None and text.isascii():
+            return self._ascii_pattern.findall(text)  # same pieces, faster (patterns.py)
+        return self._pattern.findall(text)
+
     def _encode_ordinary(self, text: str) -> list[int]:
         """Split, then one cache lookup per piece. May raise UnicodeEncodeError (surrogates)."""
-        if self._ascii_pattern is not None and text.isascii():
-            pieces = self._ascii_pattern.findall(text)  # same pieces, faster (patterns.py)
-        else:
-            pieces = self._pattern.findall(text)
         # iconcat is list += tuple, in place: the flattening costs one C call per piece.
-        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, pieces), [])
+        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, self._split(text)), [])
+
+    def _encode_packed(self, text: str, allowed: frozenset[str]) -> bytearray:
+        """`_encode_with_specials`, the IDs packed as uint32 bytes (for `encode_to_numpy`).
+        A bytearray, so the array viewing it is writable."""
+        packed = self._piece_bytes.__getitem__
+        chunks = []  # bytes, one per piece or special token
+        start = 0
+        for match in _special_token_regex(allowed).finditer(text) if allowed else ():
+            chunks += map(packed, self._split(text[start : match.start()]))
+            chunks.append(array(UINT32, [self._special_tokens[match.group()]]).tobytes())
+            start = match.end()
+        chunks += map(packed, self._split(text[start:]))
+        return bytearray().join(chunks)
 
     def _encode_with_specials(self, text: str, allowed: frozenset[str]) -> list[int]:
         if not allowed:
@@ -435,16 +539,101 @@ class Encoding:
                 match.start(),
             )
 
-    def _unknown_token(self, tokens: list) -> KeyError:
+    def _decode_error(self, tokens: list) -> Exception | None:
+        """The error tiktoken gives for these IDs, with a message that names the bad one;
+        None if they are all fine.
+
+        tiktoken reads all the IDs as uint32 before it looks any up, so a non-integer or
+        an out-of-range ID anywhere wins over an unknown ID earlier in the list.
+        """
         for t in tokens:
-            if not _is_int(t):
-                return KeyError(f"token IDs must be integers, got {t!r} ({type(t).__name__})")
-            if t not in self._decoder:
+            if not hasattr(t, "__index__"):
+                return TypeError(f"token IDs must be integers, got {t!r} ({type(t).__name__})")
+            if not 0 <= operator.index(t) <= MAX_TOKEN_ID:
+                return TokenIdOutOfRange(
+                    f"token ID {t} is out of range: IDs are 32-bit, 0 <= ID < 2**32, and "
+                    f"{self.name!r} has IDs 0..{self.max_token_value}"
+                )
+        for t in tokens:
+            if operator.index(t) not in self._decoder:
                 return KeyError(
                     f"token ID {t} is not in the vocabulary of {self.name!r} "
                     f"(IDs 0..{self.max_token_value})"
                 )
-        return KeyError("unknown token")  # not reached: some token failed the lookup
+        return None
+
+    # --- the inside of encode_with_unstable and _encode_bytes ---------------------------------
+
+    def _encode_with_last_piece(self, text: str, allowed: frozenset[str]) -> tuple[list[int], int]:
+        """`_encode_with_specials`, and how many of the IDs came from the last piece (0 when
+        the text is empty or ends with a special token). "hello fanta" -> ([31373, 277, 4910], 2)"""
+        ids = []
+        start = 0
+        for match in _special_token_regex(allowed).finditer(text) if allowed else ():
+            ids += self._encode_ordinary(text[start : match.start()])
+            ids.append(self._special_tokens[match.group()])
+            start = match.end()
+        pieces = self._split(text[start:])
+        for piece in pieces:
+            ids += self._piece_ids[piece]
+        return ids, len(self._piece_ids[pieces[-1]]) if pieces else 0
+
+    def _widen_over_blanks(self, ids: list[int], n_tail: int) -> int:
+        """If the last `n_tail` IDs start with a blank token (only spaces, newlines, tabs),
+        take in the blank tokens right before them too; tiktoken's fix for splits that more
+        text can move. cl100k, "a\\n\\n " -> ids [64, 271, 220], n_tail 1 -> 2."""
+        if n_tail == 0 or not self._is_blank(ids[-n_tail]):
+            return n_tail
+        while n_tail < len(ids) and self._is_blank(ids[-n_tail - 1]):
+            n_tail += 1
+        return n_tail
+
+    def _is_blank(self, token: int) -> bool:
+        return token not in self._special_token_values and not self._decoder[token].strip(BLANK_BYTES)
+
+    def _completions(self, tail: bytes) -> set[tuple[int, ...]]:
+        """The three brute-force steps of `encode_with_unstable`, for the open bytes `tail`."""
+        ranks = self._mergeable_ranks
+        found = {(ranks[token],) for token in self._tokens_starting_with(tail)}  # step 1
+        piece_ids = PieceCache(ranks)  # this call's own cache: its odd pieces stay out of the shared one
+        for cut in range(1, len(tail)):  # step 2
+            head, rest = tail[:cut], tail[cut:]
+            for token in self._tokens_starting_with(rest):
+                joined = head + token
+                try:
+                    pieces = self._split(joined.decode("utf-8"))
+                except UnicodeDecodeError:  # the merge loop alone, as tiktoken does
+                    ids = self._merge_only(joined)
+                else:
+                    ids = functools.reduce(operator.iconcat, map(piece_ids.__getitem__, pieces), [])
+                found.add(self._first_ids_covering(ids, len(tail)))
+        last = _last_char(tail)  # step 3
+        if last is not None and len(last) < len(tail) and WHITESPACE.fullmatch(last.decode("utf-8")):
+            found.add(tuple(self._merge_only(tail[: -len(last)]) + self._merge_only(last)))
+        return found
+
+    def _tokens_starting_with(self, prefix: bytes) -> Iterable[bytes]:
+        """Ordinary tokens that start with `prefix` (itself included). gpt2: b" fanta" -> b" fanta", b" fantasy", ..."""
+        tokens = self._sorted_token_bytes
+        i = bisect.bisect_left(tokens, prefix)
+        while i < len(tokens) and tokens[i].startswith(prefix):
+            yield tokens[i]
+            i += 1
+
+    def _first_ids_covering(self, ids: list[int], n_bytes: int) -> tuple[int, ...]:
+        """The shortest start of `ids` whose bytes reach `n_bytes`. ([31373, 995], 6) -> (31373, 995)"""
+        covered = 0
+        for k, token in enumerate(ids):
+            covered += len(self._decoder[token])
+            if covered >= n_bytes:
+                return tuple(ids[: k + 1])
+        return tuple(ids)
+
+    def _merge_only(self, piece: bytes) -> list[int]:
+        """The merge loop, without first looking the whole piece up (tiktoken's
+        `byte_pair_encode`; `encode_piece` differs only for a token no merge makes)."""
+        merge = merge_short if len(piece) < LONG_PIECE else merge_long
+        return [self._mergeable_ranks[part] for part in merge(self._mergeable_ranks, piece)]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -463,6 +652,29 @@ def _replace_lone_surrogates(text: str) -> str:
 
 def _is_int(x: object) -> bool:
     return hasattr(x, "__index__") and not isinstance(x, bool)
+
+
+def _check_bytes(data: object) -> bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
+def _check_num_threads(num_threads: object) -> None:
+    if not _is_int(num_threads) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+
+
+def _last_char(data: bytes) -> bytes | None:
+    """The bytes of the last UTF-8 character, None if `data` does not end in a whole one.
+    b"ab \\xe3\\x80\\x80" -> b"\\xe3\\x80\\x80" (U+3000); b"a\\xe3\\x80" -> None"""
+    for size in range(1, min(4, len(data)) + 1):
+        try:
+            data[-size:].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return data[-size:]  # the shortest valid ending is exactly one character
+    return None
 
 
 def _check_text(text: object) -> None:
@@ -511,8 +723,7 @@ _worker_encoding: Encoding | None = None  # set once in each worker process
 
 
 def _batch_workers(texts: list[str], num_threads: int) -> int:
-    if not _is_int(num_threads) or num_threads < 1:
-        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+    _check_num_threads(num_threads)
     if len(texts) < 2 or sum(map(len, texts)) < PARALLEL_MIN_CHARS:
         return 1
     return min(num_threads, os.cpu_count() or 1, len(texts))
