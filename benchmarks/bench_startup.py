@@ -30,12 +30,14 @@ from npllm import data
 from benchmarks.common import Result, progress, summarize
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
+FULL = {"repeat": 7}  # fresh processes per figure
+QUICK = {"repeat": 3}
 IMPORT_TARGET = 2.0  # import npllm / import tiktoken (issue: at most 2x)
 FIRST_ENCODE_TARGET = 1.0  # get_encoding + first encode, npllm / tiktoken
 
 
 def run(quick: bool, profile: bool) -> list[Result]:
-    repeat = 3 if quick else 7
+    repeat = (QUICK if quick else FULL)["repeat"]
     env = _tiktoken_env()
     rows = [_import_row(env, repeat)]
     for name in ENCODINGS:
