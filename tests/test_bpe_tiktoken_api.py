@@ -68,7 +68,8 @@ def test_every_tiktoken_method_exists_with_its_signature():
 
 def test_instance_attributes_tiktoken_has(both):
     enc, ref = both
-    for name in ["name", "max_token_value", "_pat_str", "_mergeable_ranks", "_special_tokens", "_special_token_values"]:
+    names = ["name", "max_token_value", "_pat_str", "_mergeable_ranks", "_special_tokens"]
+    for name in names + ["_special_token_values"]:  # (a frozenset here, a set there: equal)
         assert getattr(enc, name) == getattr(ref, name), name
 
 
@@ -190,7 +191,8 @@ def test_encode_with_unstable_widens_over_whitespace(cl100k):
 
 def test_encode_with_unstable_special_tokens(both):
     enc, ref = both
-    assert enc.encode_with_unstable(EOT, allowed_special="all") == (ref.encode_with_unstable(EOT, allowed_special="all")[0], [])
+    assert enc.encode_with_unstable(EOT, allowed_special="all") == ([enc.eot_token], [])
+    assert ref.encode_with_unstable(EOT, allowed_special="all") == ([enc.eot_token], [])
     with pytest.raises(ValueError):
         enc.encode_with_unstable(f"a {EOT}")
     with pytest.raises(ValueError):
@@ -227,7 +229,9 @@ def test_encode_with_unstable_lone_surrogate_as_encode(gpt2):
 
 # --- decoding ---------------------------------------------------------------------------------
 
-OFFSET_TEXTS = ["hello world", "hé 🙂 中文", "中文", "é🙂", "a🦩b", "👨‍👩‍👧", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "e\u0301\u0302x", "", f"x{EOT}é"]
+OFFSET_TEXTS = [
+    "hello world", "hé 🙂 中文", "中文", "é🙂", "a🦩b", "👨‍👩‍👧", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "e\u0301\u0302x", "", f"x{EOT}é",
+]
 
 
 @pytest.mark.parametrize("text", OFFSET_TEXTS)
@@ -382,7 +386,8 @@ def test_token_byte_values_matches_tiktoken(both):
 
 def test_is_special_token_matches_tiktoken(both):
     enc, ref = both
-    ids = sorted(ref._special_tokens.values()) + [0, 1, 31373, enc.max_token_value, enc.n_vocab, 2**40, -1, True]
+    ids = sorted(ref._special_tokens.values())
+    ids += [0, 1, 31373, enc.max_token_value, enc.n_vocab, 2**40, -1, True]
     assert [enc.is_special_token(i) for i in ids] == [ref.is_special_token(i) for i in ids]
     assert enc.is_special_token(enc.eot_token) and not enc.is_special_token(0)
 
@@ -441,7 +446,9 @@ def test_encode_bytes_known_answer(gpt2):
         tiktoken_encoding("gpt2")._encode_bytes("hello")
 
 
-@pytest.mark.parametrize("piece", ["helloqqqq", "hello world", " fantastic", "a" * 200, b"\xff\xfe", "中文🙂"])
+@pytest.mark.parametrize(
+    "piece", ["helloqqqq", "hello world", " fantastic", "a" * 200, b"\xff\xfe", "中文🙂"]
+)
 def test_encode_single_piece_matches_tiktoken(both, piece):
     enc, ref = both
     assert enc._encode_single_piece(piece) == ref._encode_single_piece(piece)
@@ -479,7 +486,8 @@ def test_new_methods_survive_pickling(cl100k):
 
     clone = pickle.loads(pickle.dumps(cl100k))
     text = f"hello fanta {EOT} 中文"
-    assert clone.encode_to_numpy(text, allowed_special="all").tolist() == cl100k.encode(text, allowed_special="all")
+    ids = cl100k.encode(text, allowed_special="all")
+    assert clone.encode_to_numpy(text, allowed_special="all").tolist() == ids
     assert clone.encode_with_unstable("hello fanta") == cl100k.encode_with_unstable("hello fanta")
     assert clone.token_byte_values() == cl100k.token_byte_values()
     assert clone.is_special_token(100257) and not clone.is_special_token(100256)
@@ -487,18 +495,19 @@ def test_new_methods_survive_pickling(cl100k):
 
 # --- properties on random text ----------------------------------------------------------------
 
-any_text = st.text(st.characters(codec="utf-8"), max_size=40)  # no lone surrogates: tiktoken refuses them here
+# No lone surrogates (codec="utf-8"): tiktoken refuses them in some of these calls.
+any_text = st.text(st.characters(codec="utf-8"), max_size=40)
 fragment = st.one_of(
     st.text(st.sampled_from("abcxyzABC éüß中文字Жж"), min_size=1, max_size=8),
-    st.sampled_from(["🙂", "👍🏽", "龘", "🦩", "'s", "'LL", "123", "4567", "!!", "...", "\u3000", "\xa0", "\r\n", "\t"]),
+    st.sampled_from(["🙂", "👍🏽", "龘", "🦩", "'s", "'LL", "123", "4567", "!!", "...", "\u3000", "\xa0"]),
+    st.sampled_from(["\r\n", "\t"]),
     st.sampled_from([" ", "\n", "  "]),
 )
 # Texts whose last fragment is never plain whitespace: a text ending in spaces opens its tail
 # onto every token that starts with a space (tens of thousands, ~0.1 s each); the fixed cases
 # above cover those.
-fragment_text = st.tuples(st.lists(fragment, max_size=8), st.sampled_from(["a", "xy", "中", "🙂", "é", "1", "!", "\u3000"])).map(
-    lambda parts: "".join(parts[0]) + parts[1]
-)
+last_fragment = st.sampled_from(["a", "xy", "中", "🙂", "é", "1", "!", "\u3000"])
+fragment_text = st.tuples(st.lists(fragment, max_size=8), last_fragment).map(lambda p: "".join(p[0]) + p[1])
 
 
 @pytest.mark.parametrize("name", NAMES)
