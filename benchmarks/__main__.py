@@ -20,6 +20,9 @@ Modules run one after another in this process. Before each, whatever is alive is
 of the garbage collector (gc.freeze): once one module has imported torch, each of the next
 module's untimed gc.collect calls (one per timed run) would otherwise take ~0.1 s.
 
+tiktoken reads its vocabularies from `TIKTOKEN_CACHE_DIR`; when that is unset, the runner
+points it at a temporary folder filled from npllm's bundled files, so no row downloads.
+
 A bar chart of the ratios goes to `latest.png` when matplotlib is installed (the `plot`
 extra); without it the report says the chart was skipped, and an older chart is removed.
 """
@@ -49,6 +52,7 @@ from benchmarks.common import (
     progress,
     ratio_text,
     skipped,
+    tiktoken_offline,
     write_json,
     write_markdown,
 )
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = missing_peers(machine)  # package -> what goes without it
     for name, what in missing.items():
         progress(f"note: {name} is not installed: {what} will be skipped")
+    tiktoken_offline()
 
     results: list[Result] = []
     failures: list[str] = []  # "module: error", one per module that raised

@@ -6,6 +6,7 @@ For gpt2, cl100k_base and o200k_base, on tinyshakespeare.txt unless said otherwi
   tiktoken's `encode_ordinary` (Rust, one thread). Target: npllm / tiktoken <= 1.0.
 - cold: a fresh Encoding per run, built before the clock starts; only its first encode of the
   file is timed (every distinct piece goes through the merge loop once). Target <= 2.5.
+- encode_to_numpy: warm, against npllm's own `encode` (target: no slower) and tiktoken's.
 - multilingual: ~200 KB of Shakespeare mixed with sentences in eight scripts and emoji,
   warm. Target <= 1.0 (non-ASCII text takes the `regex` split, not the `re` one).
 - long pieces: "x" * 100_000, 1 MB of spaces, a 1 MB base64 blob; cold, in seconds per MB,
@@ -40,6 +41,7 @@ from benchmarks.common import MB, Result, progress, scale, timeit
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
 WARM_TARGET = 1.0  # npllm warm / tiktoken
 MULTILINGUAL_TARGET = 1.0  # the same, on non-ASCII text
+TO_NUMPY_TARGET = 1.0  # encode_to_numpy / encode, both npllm
 COLD_TARGET = 2.5  # npllm cold / tiktoken
 LONG_TARGET = 10.0  # long-piece s/MB / ordinary-text cold s/MB
 BATCH_WORKERS = 2
@@ -130,6 +132,21 @@ def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> 
         "tiktoken encode_ordinary (1 thread)", ref_warm, target=WARM_TARGET,
         note="same Encoding after one untimed pass" + _cache_size(warm_enc) + ("" if ref else f"; {skipped}"),
         profile=lambda: lambda: warm_enc.encode_ordinary(text),
+    ))
+
+    progress(f"{name}: encode_to_numpy")
+    if not (warm_enc.encode_to_numpy(text) == warm_enc.encode(text)).all():  # also warms its array cache
+        raise AssertionError(f"{name}: encode_to_numpy differs from encode")
+    as_list = timeit(lambda: warm_enc.encode(text), repeat)
+    as_array = timeit(lambda: warm_enc.encode_to_numpy(text), repeat)
+    rows.append(Result(
+        f"encode_to_numpy warm, {name}, {label}", as_array, "npllm encode (a list of ints), warm", as_list,
+        target=TO_NUMPY_TARGET, note="uint32 array joined from cached per-piece bytes; no list of ints built",
+    ))
+    ref_array = timeit(lambda: ref.encode_to_numpy(text), repeat) if ref else None
+    rows.append(Result(
+        f"encode_to_numpy warm, {name}, {label}", as_array, "tiktoken encode_to_numpy", ref_array,
+        note="no target" + ("" if ref else f"; {skipped}"),
     ))
 
     progress(f"{name}: cold")

@@ -7,8 +7,8 @@ from the parent by wall clock, interleaved npllm / tiktoken, median of the runs:
   measured too and subtracted from both, so the row compares the imports alone).
 - `get_encoding(name)` plus one `encode("hello world")`, for gpt2, cl100k_base and o200k_base:
   npllm reads its bundled, gzipped rank file (gunzip, sha256 check, parse); tiktoken reads its
-  cache folder (here `TIKTOKEN_CACHE_DIR`, filled from npllm's bundled files when unset, so it
-  never downloads).
+  cache folder (`TIKTOKEN_CACHE_DIR`; the runner fills a temporary one from npllm's bundled
+  files when it is unset, so tiktoken never downloads).
 - The bundled vocabularies themselves: bytes on disk (gzip) against the published files.
 
 `python -X importtime -c "import npllm"` is run once and its top entries (cumulative import
@@ -17,12 +17,9 @@ time) are noted on the import row, so a slow import names its cause.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pathlib
 import subprocess
 import sys
-import tempfile
 import time
 
 from npllm import data
@@ -75,16 +72,8 @@ def _tiktoken_available(env: dict) -> str:
 
 
 def _tiktoken_env() -> dict:
-    """This process's environment, with a TIKTOKEN_CACHE_DIR that holds every vocabulary."""
-    env = dict(os.environ)
-    if env.get("TIKTOKEN_CACHE_DIR"):
-        return env
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="npllm-bench-tiktoken-"))
-    for name, known in data.KNOWN_FILES.items():
-        if known.in_tiktoken_cache:
-            (folder / hashlib.sha1(known.url.encode()).hexdigest()).write_bytes(data.read_bytes(name))
-    env["TIKTOKEN_CACHE_DIR"] = str(folder)
-    return env
+    """This process's environment (the runner has set TIKTOKEN_CACHE_DIR: `common.tiktoken_offline`)."""
+    return dict(os.environ)
 
 
 def _minus(stats: dict, seconds: float) -> dict:

@@ -68,6 +68,23 @@ def torch_one_thread():
         gc.unfreeze()
 
 
+def tiktoken_offline() -> None:
+    """Point tiktoken at a temporary cache of npllm's bundled vocabularies, unless
+    TIKTOKEN_CACHE_DIR is set already: the baselines then load with no network."""
+    if os.environ.get("TIKTOKEN_CACHE_DIR"):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    from npllm import data
+
+    folder = tempfile.mkdtemp(prefix="npllm-bench-tiktoken-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    data.fill_tiktoken_cache(folder)
+    os.environ["TIKTOKEN_CACHE_DIR"] = folder
+
+
 def progress(message: str) -> None:
     """One line of progress on stderr (stdout is kept for the final table)."""
     print(message, file=sys.stderr, flush=True)

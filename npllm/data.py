@@ -168,6 +168,20 @@ def fetch(name: str) -> pathlib.Path:
     return path(name)
 
 
+def fill_tiktoken_cache(folder) -> list[pathlib.Path]:
+    """Write every vocabulary into `folder` under the names tiktoken's cache uses (sha1 of the
+    URL), so tiktoken itself works offline with `TIKTOKEN_CACHE_DIR=folder`. tiktoken checks
+    each file's sha256 when it reads it. Returns the files written."""
+    folder = pathlib.Path(folder)
+    written = []
+    for name, known in KNOWN_FILES.items():
+        if known.in_tiktoken_cache:
+            target = folder / hashlib.sha1(known.url.encode()).hexdigest()
+            _write_atomically(target, read_bytes(name))
+            written.append(target)
+    return written
+
+
 def read_text(name: str) -> str:
     """The known text file `name`, decoded as UTF-8 (every byte kept: no newline translation)."""
     return read_bytes(name).decode("utf-8")

@@ -12,7 +12,6 @@ prose that every Python installation has.
 """
 
 import atexit
-import hashlib
 import os
 import pathlib
 import shutil
@@ -29,13 +28,10 @@ def _fill_tiktoken_cache() -> None:
     """A temporary TIKTOKEN_CACHE_DIR holding every vocabulary tiktoken may ask for."""
     if os.environ.get("TIKTOKEN_CACHE_DIR"):
         return  # the user's (or CI's) own cache
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="npllm-tiktoken-cache-"))
+    folder = tempfile.mkdtemp(prefix="npllm-tiktoken-cache-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    for name, known in npllm.data.KNOWN_FILES.items():
-        if known.in_tiktoken_cache:
-            url_sha1 = hashlib.sha1(known.url.encode()).hexdigest()
-            (folder / url_sha1).write_bytes(npllm.data.read_bytes(name))
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
+    npllm.data.fill_tiktoken_cache(folder)
+    os.environ["TIKTOKEN_CACHE_DIR"] = folder
 
 
 _fill_tiktoken_cache()

@@ -234,22 +234,28 @@ def _escape(code_point) -> str:
 
 READ_CHUNK_CHARS = 1 << 22  # characters read from a file at a time
 
-# Where both known patterns end a piece and start the next, whatever comes around: after a
-# newline between two non-space characters ("y\nA"), or before a space that follows a
-# non-space and precedes a letter ("y| A"). Text cut there splits exactly as the whole text
-# does. (Not after "\r\n": GPT-2's pattern splits "y\r\nA" as "\r", "\n" but a chunk
-# ending in "\r\n" as one piece; the space rule covers files with CRLF line ends.)
-_SAFE_CUT = regex.compile(r"(?r)(?<=\S\n)(?=\S)|(?<=\S)(?= \p{L})")  # (?r): search from the end
+# Where every known pattern ends a piece and starts the next, whatever comes around: after a
+# newline between two non-space characters ("y\nA"; not "y\n/", as O200K_PATTERN keeps "!\n/"
+# together), or before a space that follows a non-space and precedes a non-space ("y| A",
+# "y| 1", "y| !"). Text cut there splits exactly as the whole text does. (Not after "\r\n":
+# GPT-2's pattern splits "y\r\nA" as "\r", "\n" but a chunk ending in "\r\n" as one piece;
+# the space rule covers files with CRLF line ends.)
+# Only \s matters, never \p{L} or \p{N}: no piece holds a non-space followed by a space (the
+# space of " ?\p{L}" and the like only opens a piece; whitespace runs hold only whitespace),
+# and none runs on from a newline into a non-space other than "/". \s, Unicode's White_Space,
+# is the same in every Unicode version `regex` and tiktoken have used, so where the cuts fall
+# does not depend on the installed `regex`.
+_SAFE_CUT = regex.compile(r"(?r)(?<=\S\n)(?=[^\s/])|(?<=\S)(?= \S)")  # (?r): search from the end
 
 
 def read_split_safe_chunks(path: pathlib.Path, chunk_chars: int = READ_CHUNK_CHARS) -> Iterable[str]:
     """A UTF-8 file in pieces of about `chunk_chars`, each ending at a safe cut.
 
     Splitting the chunks one by one gives the same pieces as splitting the whole file, for
-    GPT2_PATTERN and CL100K_PATTERN (tests/test_bpe_train.py checks it), and the chunks
-    join back to the file exactly (line ends are not translated). A stretch with no safe
+    each known pattern (tests/test_bpe_train.py and tests/test_bpe_unicode.py check it), and
+    the chunks join back to the file exactly (line ends are not translated). A stretch with no safe
     cut (one endless line without spaces) is carried on until one comes. A special token
-    that itself contains a space followed by a letter could be cut in two; none of the
+    that itself contains a space between two non-spaces could be cut in two; none of the
     usual ones does.
     """
     carry = ""
