@@ -126,9 +126,9 @@ def test_encode_to_numpy_is_a_writable_array_of_its_own(gpt2):
     assert gpt2.encode_to_numpy("hello world").tolist() == [31373, 995]  # ...without touching the cache
 
 
-def test_encode_to_numpy_verdict(both, verdict_text):
+def test_encode_to_numpy_real_text(both, prose_text):
     enc, ref = both
-    assert np.array_equal(enc.encode_to_numpy(verdict_text), ref.encode_to_numpy(verdict_text))
+    assert np.array_equal(enc.encode_to_numpy(prose_text), ref.encode_to_numpy(prose_text))
 
 
 # --- encode_with_unstable ---------------------------------------------------------------------
@@ -429,10 +429,10 @@ def test_encode_bytes_matches_tiktoken(both, data):
     assert enc.decode_bytes(enc._encode_bytes(data)) == data
 
 
-def test_encode_bytes_of_every_cut(both, verdict_text):
+def test_encode_bytes_of_every_cut(both, prose_text):
     """Every prefix of a text with multi-byte characters, most of them cut inside one."""
     enc, ref = both
-    data = (verdict_text[:200] + " naïve café 中文 🙂👍🏽 Привет").encode()
+    data = (prose_text[:200] + " naïve café 中文 🙂👍🏽 Привет").encode()
     for end in range(0, len(data), 3):
         assert enc._encode_bytes(data[:end]) == ref._encode_bytes(data[:end]), end
 

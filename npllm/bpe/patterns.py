@@ -15,7 +15,7 @@ mean what they mean in tiktoken, Unicode 16.0 (`unicode_classes.py`), whatever U
 the installed `regex` carries: the split, and so every token, is the same on every code point
 with any `regex` release. `tests/test_bpe_unicode.py` checks it against tiktoken.
 
-`read_split_safe_chunks` reads a large file in chunks cut only where both patterns would cut
+`read_split_safe_chunks` reads a large file in chunks cut only where every known pattern cuts
 anyway, so the trainer and `npllm.tokens.encode_file` stream a corpus of any size and get
 exactly the pieces of the whole text.
 """
