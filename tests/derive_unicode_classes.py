@@ -53,8 +53,8 @@ def render(classes: dict[str, list[tuple[int, int]]], tiktoken_version: str) -> 
     """The text of npllm/bpe/unicode_classes.py."""
     lines = [
         'r"""The character classes of tiktoken\'s split patterns, code point by code point: what',
-        f"tiktoken {tiktoken_version} (Rust's regex crate) means by \\p{{L}}, \\p{{N}}, \\s, \\p{{Lu}}, \\p{{Ll}}, \\p{{Lt}},",
-        f"\\p{{Lm}}, \\p{{Lo}} and \\p{{M}}: the tables of Unicode {UNICODE_VERSION}.",
+        f"tiktoken {tiktoken_version} (Rust's regex crate) means by \\p{{L}}, \\p{{N}}, \\s, \\p{{Lu}},",
+        f"\\p{{Ll}}, \\p{{Lt}}, \\p{{Lm}}, \\p{{Lo}} and \\p{{M}}: the tables of Unicode {UNICODE_VERSION}.",
         "",
         "Why: the `regex` module carries its own Unicode tables, newer with most releases. With",
         "`regex` 2026.5.9 about 4,600 code points are letters that tiktoken does not see as letters",

@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import regex
 
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
-from npllm.bpe.patterns import compile_ascii
+from npllm.bpe.patterns import compile_ascii, compile_pinned
 
 PIECE_CACHE_SIZE = 1 << 17  # distinct pieces remembered; tinyshakespeare has about 15,000
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
@@ -138,7 +138,7 @@ class Encoding:
         self._decoder = {rank: token for token, rank in self._mergeable_ranks.items()}  # int -> bytes
         for text, i in self._special_tokens.items():  # two specials may share an ID: the first names it
             self._decoder.setdefault(i, text.encode("utf-8"))
-        self._pattern = regex.compile(pat_str)
+        self._pattern = compile_pinned(pat_str)  # the known patterns with tiktoken's Unicode 16 classes
         self._ascii_pattern = compile_ascii(pat_str)  # None unless the pattern is a known one
         self._piece_ids = PieceCache(self._mergeable_ranks)  # str -> tuple[int, ...]
         self._piece_bytes = PackedPieceCache(self._piece_ids)  # str -> uint32 bytes (encode_to_numpy)

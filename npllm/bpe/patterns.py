@@ -1,8 +1,9 @@
 """The split patterns: how text is cut into pieces before any merge happens.
 
 BPE never merges across a piece boundary, so the pattern decides what a token can be.
-`GPT2_PATTERN` (also r50k and p50k's), `CL100K_PATTERN` and `O200K_PATTERN` are tiktoken's strings, character for character, run with
-the `regex` module (which knows `\\p{L}`, possessive quantifiers and atomic groups).
+`GPT2_PATTERN` (also r50k and p50k's), `CL100K_PATTERN` and `O200K_PATTERN` are tiktoken's
+strings, character for character, run with the `regex` module (which knows `\\p{L}`,
+possessive quantifiers and atomic groups).
 
 `ASCII_PATTERNS` holds, for each known pattern, the same pattern with its Unicode classes
 spelled out for ASCII (`\\p{L}` -> `[A-Za-z]`, `\\p{N}` -> `[0-9]`, `\\s` -> `[\\t\\n\\v\\f\\r ]`).
@@ -98,9 +99,7 @@ def compile_ascii(pat_str: str) -> re.Pattern | None:
 # --- the classes as tiktoken has them -------------------------------------------------------
 
 CODE_POINTS = 0x110000
-PINNED_MIN_CHARS = 128  # a shorter text goes straight to the pinned form: checking costs more
-# Every code point, surrogates included, so that a character's index is its code point.
-_EVERY_CODE_POINT = np.arange(CODE_POINTS, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+PINNED_MIN_CHARS = 32  # a shorter text goes straight to the pinned form: checking costs more
 _SURROGATES = slice(0xD800, 0xE000)  # no class question about them reaches tiktoken: left alone
 
 # In a pattern: a bracketed class, a class escape, any other escape, or one character.
@@ -117,26 +116,41 @@ class PinnedPattern:
     - `native`: as written, run with the installed `regex`'s own tables;
     - `pinned`: every class on which those tables and `unicode_classes` disagree, corrected
       with `regex`'s set operations (VERSION1 syntax): `\p{L}` becomes `[\p{L}--[<letters
-      tiktoken does not have>]]`, with `[...||<letters it lacks>]` for an older `regex`.
+      tiktoken does not have>]]`, and `[...[<letters it lacks>]]` with an older `regex`.
+      (VERSION1 also folds case fully under (?i); on the contractions that matches what
+      simple folding does, tiktoken's: "'ſ" is "'s" in all three, tests/test_bpe_unicode.py.)
 
-    The disagreements are found once, by running each class of the pattern over every code
-    point and comparing with `unicode_classes`, so `pinned` is exact with any release (none
-    with `regex` 2024.9.11, ~4,600 code points with 2026.5.9). `disputed` marks them. A text
-    without any splits the same under both forms, and `native` is faster by ~20% (no set
-    difference per character), so a text of PINNED_MIN_CHARS or more is first looked up in
-    `disputed`, one NumPy gather, about 1 ms per MB.
+    The disagreements are found once, on the first non-ASCII text (50-100 ms), by running
+    each class of the pattern over every code point and comparing with `unicode_classes`, so
+    `pinned` is exact with any release (nothing to correct with `regex` 2024.9.11, 4,657 code
+    points with 2026.5.9). `disputed` marks them. A text without any splits the same under
+    both forms, and `native` splits a third faster (the set difference scans its ranges for
+    every letter: 45 against 67 ms per MB of mixed Vietnamese, Russian and Chinese with
+    GPT-2's pattern), so a text of PINNED_MIN_CHARS or more is first looked up in `disputed`:
+    one NumPy gather, under 1 ms per MB, 1.5 us at least.
     """
 
     def __init__(self, pat_str: str):
         self.pattern = pat_str
         self.native = regex.compile(pat_str)
-        pinned_str, disputed = pin_classes(pat_str)
-        self.pinned = regex.compile(pinned_str, regex.V1) if disputed.any() else self.native
-        self.disputed = disputed if disputed.any() else None  # bool (CODE_POINTS,), or None
+        self._pinned: regex.Pattern | None = None  # built on first use: ASCII text never needs it
+        self._disputed: np.ndarray | None = None  # bool (CODE_POINTS,), or None when nothing is
 
     def __repr__(self) -> str:
         n = 0 if self.disputed is None else int(self.disputed.sum())
         return f"PinnedPattern({self.pattern!r}, disputed code points: {n})"
+
+    @property
+    def pinned(self) -> regex.Pattern:
+        if self._pinned is None:
+            self._build()
+        return self._pinned
+
+    @property
+    def disputed(self) -> np.ndarray | None:
+        if self._pinned is None:
+            self._build()
+        return self._disputed
 
     def findall(self, text: str) -> list[str]:
         return self.pattern_for(text).findall(text)
@@ -146,20 +160,30 @@ class PinnedPattern:
 
     def pattern_for(self, text: str) -> regex.Pattern:
         """`native` when it splits `text` as `pinned` does (no disputed code point), else `pinned`."""
-        if self.disputed is None:
+        if self._pinned is None:
+            self._build()
+        if self._disputed is None:
             return self.native
         if len(text) < PINNED_MIN_CHARS:
-            return self.pinned
+            return self._pinned
         code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-        return self.pinned if self.disputed.take(code_points).any() else self.native
+        return self._pinned if self._disputed.take(code_points).any() else self.native
+
+    def _build(self) -> None:
+        pinned_str, disputed = pin_classes(self.pattern)
+        if disputed.any():
+            self._disputed = disputed
+            self._pinned = regex.compile(pinned_str, regex.V1)
+        else:
+            self._pinned = self.native
 
 
 @functools.lru_cache(maxsize=16)
 def compile_pinned(pat_str: str) -> PinnedPattern | regex.Pattern:
     """A known pattern (GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN) as a `PinnedPattern`, so
     its classes are tiktoken's whatever `regex` is installed; any other pattern as it stands,
-    `regex.compile(pat_str)`. Built once per process per pattern (~50 ms)."""
-    if pat_str in ASCII_PATTERNS:  # the known patterns
+    `regex.compile(pat_str)`. One per process per pattern."""
+    if pat_str in PATTERNS_BY_NAME.values():
         return PinnedPattern(pat_str)
     return regex.compile(pat_str)
 
@@ -172,22 +196,26 @@ def pin_classes(pat_str: str) -> tuple[str, np.ndarray]:
     A class with no disagreement is left as written. A class item `unicode_classes` does not
     know (\w, \d, \p{Greek}, a range a-z) is a ValueError.
     """
-    out = []
+    # every code point, surrogates included, so that a character's index is its code point
+    every_code_point = np.arange(CODE_POINTS, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     disputed = np.zeros(CODE_POINTS, dtype=bool)
+    spelled = {}  # class -> its pinned spelling
+    out = []
     for token in _PATTERN_TOKEN.findall(pat_str):
         if token.startswith("[") or token[:3] in (r"\p{", r"\P{") or token in (r"\s", r"\S"):
-            token, corrected = _pin_class(token)
-            disputed |= corrected
+            if token not in spelled:
+                spelled[token], corrected = _pin_class(token, every_code_point)
+                disputed |= corrected
+            token = spelled[token]
         out.append(token)
     return "".join(out), disputed
 
 
-@functools.lru_cache(maxsize=64)
-def _pin_class(cls: str) -> tuple[str, np.ndarray]:
-    """One class -> (its pinned spelling, the code points on which it was corrected; read only)."""
+def _pin_class(cls: str, every_code_point: str) -> tuple[str, np.ndarray]:
+    """One class -> (its pinned spelling, the code points on which it was corrected)."""
     target = class_code_points(cls)  # bool (CODE_POINTS,): tiktoken's
     installed = np.zeros(CODE_POINTS, dtype=bool)  # the installed regex's
-    for run in regex.finditer(f"(?:{cls})+", _EVERY_CODE_POINT):
+    for run in regex.finditer(f"(?:{cls})+", every_code_point):
         installed[run.start() : run.end()] = True
     target[_SURROGATES] = installed[_SURROGATES]
     extra, missing = installed & ~target, target & ~installed  # to take out, to add
@@ -202,11 +230,11 @@ def _pin_class(cls: str) -> tuple[str, np.ndarray]:
 def class_code_points(cls: str) -> np.ndarray:
     r"""tiktoken's members of a class as the patterns spell it (\p{L}, \s, \S, [^\r\n\p{L}]...):
     a bool array over all code points."""
-    negated = cls.startswith("[^") or cls in (r"\S",) or cls.startswith(r"\P{")
+    negated = cls.startswith("[^") or cls == r"\S" or cls.startswith(r"\P{")
     if cls.startswith("["):
         items = _CLASS_ITEM.findall(cls[2 if negated else 1 : -1])
     else:
-        items = [cls.lower() if cls in (r"\S",) else cls.replace(r"\P{", r"\p{")]
+        items = [r"\s" if cls == r"\S" else cls.replace(r"\P{", r"\p{")]
     members = np.zeros(CODE_POINTS, dtype=bool)
     for item in items:
         if item in unicode_classes.CLASSES:
@@ -215,12 +243,12 @@ def class_code_points(cls: str) -> np.ndarray:
         elif item in _CLASS_ESCAPES or (len(item) == 1 and item not in "-[]\\^"):
             members[ord(_CLASS_ESCAPES.get(item, item))] = True
         else:
-            raise ValueError(f"cannot pin the class item {item!r} in {cls!r}: unicode_classes does not know it")
+            raise ValueError(f"cannot pin {item!r} in the class {cls!r}: unicode_classes does not know it")
     return ~members if negated else members
 
 
 def _ranges_text(members: np.ndarray) -> str:
-    """A bool array over code points -> the inside of a regex class. [a, b, c, x] -> r"\u0061-\u0063\u0078" """
+    r"""A bool array over code points -> the inside of a class. [a, b, c, x] -> r"\u0061-\u0063\u0078" """
     edges = np.flatnonzero(np.diff(np.concatenate(([False], members, [False])).astype(np.int8)))
     firsts, lasts = edges[0::2], edges[1::2] - 1
     return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in zip(firsts, lasts))

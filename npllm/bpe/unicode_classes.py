@@ -1,6 +1,6 @@
 r"""The character classes of tiktoken's split patterns, code point by code point: what
-tiktoken 0.14.0 (Rust's regex crate) means by \p{L}, \p{N}, \s, \p{Lu}, \p{Ll}, \p{Lt},
-\p{Lm}, \p{Lo} and \p{M}: the tables of Unicode 16.0.0.
+tiktoken 0.14.0 (Rust's regex crate) means by \p{L}, \p{N}, \s, \p{Lu},
+\p{Ll}, \p{Lt}, \p{Lm}, \p{Lo} and \p{M}: the tables of Unicode 16.0.0.
 
 Why: the `regex` module carries its own Unicode tables, newer with most releases. With
 `regex` 2026.5.9 about 4,600 code points are letters that tiktoken does not see as letters
