@@ -23,15 +23,20 @@ import bisect
 import functools
 import operator
 import os
+import sys
 from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import regex
 
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
-from npllm.bpe.patterns import compile_ascii, compile_pinned
+from npllm.bpe.patterns import PATTERNS_BY_NAME, compile_ascii, compile_pinned
+from npllm.bpe.spaced import SpacedChunkCache, chunk_values, group_by_leading_space
 
-PIECE_CACHE_SIZE = 1 << 17  # distinct pieces remembered; tinyshakespeare has about 15,000
+PIECE_CACHE_BYTES = 1 << 25  # about 32 MB of remembered pieces; tinyshakespeare's 15,000 take 2.5 MB
+MAX_CACHED_PIECE = 256  # characters: a longer piece is merged each time it comes (long pieces rarely repeat)
+CACHE_ENTRY_BYTES = 100  # a dict entry's own cost, beside its key and value (hash slot, index, growth)
+SPACED_MIN_CHARS = 64  # from this length on, a known pattern's text is cut at safe spaces first (spaced.py)
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
 MAX_TOKEN_ID = (1 << 32) - 1  # tiktoken reads IDs as uint32: a larger or negative ID is an OverflowError
 UINT32 = "I" if array("I").itemsize == 4 else "L"  # the array typecode of a 4-byte unsigned int
@@ -58,24 +63,32 @@ class TokenIdOutOfRange(OverflowError, ValueError):
 
 
 class PieceCache(dict):
-    """str piece -> tuple of token IDs, filled on first sight, at most `maxsize` entries.
+    """str piece -> tuple of token IDs, filled on first sight, bounded in bytes.
 
     A dict subclass so that a hit is a plain C-level `dict.__getitem__`; only a miss runs
-    Python (`__missing__`). When full it starts over, which keeps memory bounded and costs
-    one cold pass at worst.
+    Python (`__missing__`). A piece longer than `max_piece` characters is merged but never
+    kept: a 5 KB run of digits or a base64 blob is rarely seen twice, and 300 of them would
+    hold megabytes. The rest count their size (the str, the tuple and the entry, `nbytes`);
+    when the next would pass `max_bytes` the cache starts over, which keeps memory bounded
+    and costs one cold pass at worst.
     """
 
-    def __init__(self, ranks: Mapping[bytes, int], maxsize: int = PIECE_CACHE_SIZE):
+    def __init__(self, ranks: Mapping[bytes, int], max_bytes: int = PIECE_CACHE_BYTES,
+                 max_piece: int = MAX_CACHED_PIECE):
         super().__init__()
         self.ranks = ranks  # bytes -> int
-        self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self.max_piece = max_piece
+        self.nbytes = 0  # estimated bytes held: the keys, the values and their entries
 
     def __missing__(self, piece: str) -> tuple[int, ...]:
         ids = tuple(encode_piece(self.ranks, piece.encode("utf-8")))
-        if len(self) >= self.maxsize:
-            self.clear()
-        self[piece] = ids
+        _remember(self, piece, ids)
         return ids
+
+    def clear(self) -> None:
+        super().clear()
+        self.nbytes = 0
 
 
 class PackedPieceCache(dict):
@@ -83,20 +96,36 @@ class PackedPieceCache(dict):
 
     Filled from the `PieceCache` beside it: "hello" -> (31373,) -> b"\\x8dz\\x00\\x00" (gpt2, on a
     little-endian machine). Joining these bytes and viewing them as a uint32 array skips the
-    Python list of ints that `encode` builds.
+    Python list of ints that `encode` builds. Bounded in bytes as the `PieceCache` is.
     """
 
-    def __init__(self, piece_ids: PieceCache, maxsize: int = PIECE_CACHE_SIZE):
+    def __init__(self, piece_ids: PieceCache, max_bytes: int = PIECE_CACHE_BYTES,
+                 max_piece: int = MAX_CACHED_PIECE):
         super().__init__()
         self.piece_ids = piece_ids  # str -> tuple[int, ...]
-        self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self.max_piece = max_piece
+        self.nbytes = 0
 
     def __missing__(self, piece: str) -> bytes:
         packed = array(UINT32, self.piece_ids[piece]).tobytes()
-        if len(self) >= self.maxsize:
-            self.clear()
-        self[piece] = packed
+        _remember(self, piece, packed)
         return packed
+
+    def clear(self) -> None:
+        super().clear()
+        self.nbytes = 0
+
+
+def _remember(cache, piece: str, value) -> None:
+    """Keep piece -> value in `cache` if the piece is short enough, within the byte budget."""
+    if len(piece) > cache.max_piece:
+        return
+    size = sys.getsizeof(piece) + sys.getsizeof(value) + CACHE_ENTRY_BYTES
+    if cache.nbytes + size > cache.max_bytes:
+        cache.clear()
+    dict.__setitem__(cache, piece, value)
+    cache.nbytes += size
 
 
 class Encoding:
@@ -142,6 +171,10 @@ class Encoding:
         self._ascii_pattern = compile_ascii(pat_str)  # None unless the pattern is a known one
         self._piece_ids = PieceCache(self._mergeable_ranks)  # str -> tuple[int, ...]
         self._piece_bytes = PackedPieceCache(self._piece_ids)  # str -> uint32 bytes (encode_to_numpy)
+        # Whole words in front of the pieces, for the patterns whose safe spaces are known (spaced.py).
+        self._cuts_at_spaces = pat_str in PATTERNS_BY_NAME.values()
+        self._spaced_ids = SpacedChunkCache(self._words_ids, self._chunk_ids)  # word -> IDs of " " + word
+        self._spaced_bytes = SpacedChunkCache(self._words_bytes, self._chunk_bytes)  # word -> their uint32 bytes
         self._special_token_values = frozenset(self._special_tokens.values())  # IDs of special tokens
 
     def __repr__(self) -> str:
@@ -482,21 +515,51 @@ class Encoding:
         return self._pattern.findall(text)
 
     def _encode_ordinary(self, text: str) -> list[int]:
-        """Split, then one cache lookup per piece. May raise UnicodeEncodeError (surrogates)."""
-        # iconcat is list += tuple, in place: the flattening costs one C call per piece.
-        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, self._split(text)), [])
+        """Cut at safe spaces and look each word up; a new word is split and its pieces looked
+        up. May raise UnicodeEncodeError (surrogates)."""
+        # iconcat is list += tuple, in place: the flattening costs one C call per word or piece.
+        if self._cuts_at_spaces and len(text) >= SPACED_MIN_CHARS:
+            return functools.reduce(operator.iconcat, chunk_values(text, self._spaced_ids, self._chunk_ids), [])
+        return list(self._chunk_ids(text))
+
+    def _chunk_ids(self, text: str) -> tuple[int, ...]:
+        """Split, then one piece-cache lookup per piece. " know," -> (760, 11) (gpt2)"""
+        pieces = self._split(text)
+        if len(pieces) == 1:  # most words are one piece: its cached tuple as it is
+            return self._piece_ids[pieces[0]]
+        return tuple(functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, pieces), []))
+
+    def _chunk_bytes(self, text: str) -> bytes:
+        """`_chunk_ids`, packed as uint32 bytes."""
+        return b"".join(map(self._piece_bytes.__getitem__, self._split(text)))
+
+    def _words_ids(self, words: list[str]) -> list[tuple[int, ...]]:
+        """The IDs of " " + word for many words at once: one split of " w1 w2 ...", then the
+        pieces grouped back by word (spaced.py). ["you", "know,"] -> [(345,), (760, 11)] (gpt2)"""
+        pieces = self._split(" " + " ".join(words))
+        return group_by_leading_space(pieces, list(map(self._piece_ids.__getitem__, pieces)), _joined_ids)
+
+    def _words_bytes(self, words: list[str]) -> list[bytes]:
+        """`_words_ids`, packed as uint32 bytes."""
+        pieces = self._split(" " + " ".join(words))
+        return group_by_leading_space(pieces, list(map(self._piece_bytes.__getitem__, pieces)), b"".join)
+
+    def _packed(self, text: str) -> list[bytes]:
+        """The packed IDs of ordinary text, in parts to join."""
+        if self._cuts_at_spaces and len(text) >= SPACED_MIN_CHARS:
+            return chunk_values(text, self._spaced_bytes, self._chunk_bytes)
+        return [self._chunk_bytes(text)]
 
     def _encode_packed(self, text: str, allowed: frozenset[str]) -> bytearray:
         """`_encode_with_specials`, the IDs packed as uint32 bytes (for `encode_to_numpy`).
         A bytearray, so the array viewing it is writable."""
-        packed = self._piece_bytes.__getitem__
-        chunks = []  # bytes, one per piece or special token
+        chunks = []  # bytes, one per word, piece or special token
         start = 0
         for match in _special_token_regex(allowed).finditer(text) if allowed else ():
-            chunks += map(packed, self._split(text[start : match.start()]))
+            chunks += self._packed(text[start : match.start()])
             chunks.append(array(UINT32, [self._special_tokens[match.group()]]).tobytes())
             start = match.end()
-        chunks += map(packed, self._split(text[start:]))
+        chunks += self._packed(text[start:])
         return bytearray().join(chunks)
 
     def _encode_with_specials(self, text: str, allowed: frozenset[str]) -> list[int]:
@@ -652,6 +715,13 @@ def _special_token_regex(tokens: frozenset[str]) -> regex.Pattern:
     return regex.compile("|".join(regex.escape(t) for t in sorted(tokens, key=len, reverse=True)))
 
 
+def _joined_ids(parts: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """[(1, 2), (3,)] -> (1, 2, 3)"""
+    if len(parts) == 2:  # the usual case: a word and its punctuation
+        return parts[0] + parts[1]
+    return tuple(functools.reduce(operator.iconcat, parts, []))
+
+
 def _replace_lone_surrogates(text: str) -> str:
     """Join valid surrogate pairs, turn lone surrogates into U+FFFD: what tiktoken does."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -718,10 +788,35 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
             raise TypeError(f"special_tokens must map str to int >= 0, got {token!r}: {rank!r}")
         if rank in seen_ranks:
             raise ValueError(f"special token {token!r} has ID {rank}, which an ordinary token has too")
+    check_split_pattern(pat_str)
+
+
+# Texts on which a split pattern is tried once, to find one that can match nothing: every
+# class the known patterns use, alone and next to each other, and the ends of a text.
+PATTERN_PROBES = ("", "a", "Z", "1", " ", "\t", "\n", "\r\n", "!", "'s", "é", "中", "\u0301", "a b",
+                  "ab 12!\n", "  x", "x  ", "x\n\ny", "a1!é 中\r\n", "Hello, World 123\n")
+
+
+def check_split_pattern(pat_str: str) -> regex.Pattern:
+    """`pat_str` compiled, if it is a usable split pattern; else a ValueError that says why.
+
+    A pattern that can match the empty string (`""`, `\\b`, `a*`, a look-ahead alone) gives
+    empty pieces, and the text between its matches is dropped: `Encoding` would turn every
+    text into [], and the trainer has nothing to count. It is tried on `PATTERN_PROBES`.
+    """
     try:
-        regex.compile(pat_str)
+        pattern = regex.compile(pat_str)
     except regex.error as e:
         raise ValueError(f"pat_str is not a valid regular expression: {e}") from None
+    for probe in PATTERN_PROBES:
+        for match in pattern.finditer(probe):
+            if match.start() == match.end():
+                raise ValueError(
+                    f"pat_str {pat_str!r} can match the empty string (it does at character {match.start()} of "
+                    f"{probe!r}): the pieces would be empty and the text between them lost; a split pattern "
+                    f"must match at least one character each time (e.g. x+ rather than x*)"
+                )
+    return pattern
 
 
 # --- batches in worker processes --------------------------------------------------------------

@@ -1,0 +1,158 @@
+"""A cache of whole words in front of the piece cache: most of a warm encode without the regex.
+
+Every known split pattern (GPT2_PATTERN, also r50k's and p50k's; CL100K_PATTERN; O200K_PATTERN)
+starts a new piece at a space that has a non-space character on both sides: in "you know"
+the pieces are "you" and " know" whatever the pattern, and nothing after the cut changes what
+comes before it (no piece holds a non-space followed by a space, and the patterns look at no
+text behind them). So a text can be cut at those spaces with `str.split(" ")`, in C, and
+each stretch between two cuts (" know", " know,", " world.\\n\\nNext") encoded on its own:
+its IDs are cached whole. A warm encode is one `split` and one dict lookup per word.
+
+Where a space is not such a cut (two spaces in a row, a space next to a newline, a space at
+either end of the text), the parts on both sides of it are joined back into one stretch first.
+A part that is empty or starts or ends with whitespace is such a part; it is joined with both
+its neighbours (even where one side would do: fewer cuts are never wrong, and such parts are
+rare outside indented code). `str.isspace` is used for "whitespace": it counts a few more
+characters than the patterns' `\\s` (U+001C..U+001F), which only joins more, never cuts wrong.
+
+The words a text brings that the cache has not seen are encoded together, in one pass of the
+split pattern over " word1 word2 ...": each space there is a cut, so the pieces that start
+with a space are exactly where the words start (`group_by_leading_space`).
+
+tests/test_bpe_spaced.py checks the rule against whole-text encoding and tiktoken, for every
+known pattern, on real text and on hypothesis text full of spaces and newlines. What this leaves
+out: user patterns (an `Encoding` with any other `pat_str` does not use it) and special tokens
+(the text given here is ordinary text between them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import compress, repeat
+
+MAX_CACHED_CHARS = 256  # a longer word is encoded but not remembered: it rarely comes back
+CACHE_SIZE = 1 << 17  # words remembered; tinyshakespeare has about 42,000 distinct ones
+
+
+class SpacedChunkCache(dict):
+    """word -> the value (its IDs, or their packed bytes) of " " + word, the word as it follows
+    a safe space. "know" -> (760,) (gpt2). Filled by `fill`, many words at a time.
+
+    `encode_words(words)` encodes words that hold no space and start and end with a non-space,
+    each after a space, in one go; `encode_one(text)` encodes any one stretch on its own.
+    """
+
+    def __init__(
+        self,
+        encode_words: Callable[[list[str]], list],
+        encode_one: Callable[[str], object],
+        maxsize: int = CACHE_SIZE,
+    ):
+        super().__init__()
+        self.encode_words = encode_words
+        self.encode_one = encode_one
+        self.maxsize = maxsize
+
+    def fill(self, words: list[str]) -> None:
+        """Encode `words` (distinct, safe) and remember the short ones. When the cache would
+        overflow it starts over: memory stays bounded, and the worst is one more cold pass."""
+        short = [w for w in words if len(w) <= MAX_CACHED_CHARS]
+        if len(self) + len(short) > self.maxsize:
+            self.clear()
+        self.update(zip(short[: self.maxsize], self.encode_words(short[: self.maxsize])))
+
+
+def chunk_values(text: str, cache: SpacedChunkCache, encode_head: Callable[[str], object]) -> list:
+    """The values of the stretches of `text`, in order, cut at its safe spaces.
+
+    The first stretch (no space before it) goes to `encode_head`; every other one comes from
+    `cache`. "hello you know" -> [head("hello"), cache["you"], cache["know"]].
+    """
+    parts = text.split(" ")  # ["hello", "you", "know"]; a space before every part but the first
+    values = list(map(cache.get, parts[1:]))  # part i + 1 -> values[i]; None: not cached
+    if None in values:
+        new = _uncached_safe_words(parts, values)
+        if new:
+            cache.fill(new)
+            values = list(map(cache.get, parts[1:]))
+    head = parts[0]
+    if (not values or (head and not head[-1].isspace())) and None not in values:
+        return [encode_head(head), *values]  # every space is a safe cut: the usual case
+    return _join_around_unsafe_spaces(parts, values, cache, encode_head)
+
+
+def _uncached_safe_words(parts: list[str], values: list) -> list[str]:
+    """The distinct parts (after the first) that have no value yet and can stand alone."""
+    if values.count(None) * 8 < len(values):  # a few: find them with list.index, in C
+        found, i = [], -1
+        while True:
+            try:
+                i = values.index(None, i + 1)
+            except ValueError:
+                break
+            found.append(parts[i + 1])
+    else:  # many (a cold pass): one comprehension
+        found = [part for part, value in zip(parts[1:], values) if value is None]
+    return [w for w in dict.fromkeys(found) if w and not w[0].isspace() and not w[-1].isspace()]
+
+
+def group_by_leading_space(pieces: list[str], values: list, join: Callable[[list], object]) -> list:
+    """The pieces of " w1 w2 ..." (words with no space in them) back into one value per word:
+    a word's pieces start with the one that starts with its space. A word of one piece keeps
+    that piece's value. [" you", " know", ","] with values [a, b, c] -> [a, join([b, c])]"""
+    starts = list(compress(range(len(pieces)), map(str.startswith, pieces, repeat(" "))))  # in C
+    if len(starts) == len(pieces):
+        return values  # one piece per word
+    starts.append(len(pieces))
+    return [values[a] if b - a == 1 else join(values[a:b]) for a, b in zip(starts, starts[1:])]
+
+
+def _join_around_unsafe_spaces(parts: list[str], values: list, cache: SpacedChunkCache, encode_head) -> list:
+    """The same, where some parts cannot stand alone (None in `values`, or a first part that
+    ends in whitespace): each such part is joined with both its neighbours, and groups that
+    overlap are joined into one. "a  b c" -> parts ["a", "", "b", "c"] -> "a  b" (the head), " c".
+
+    Groups are found with `list.index`, so the work in Python is per group, not per part.
+    """
+    n = len(parts)
+    out = []
+    emitted = 0  # parts[:emitted] are in `out`
+    group_start = group_end = -1  # the open group of parts, inclusive; -1: none open
+
+    def emit_good(upto: int) -> None:  # parts[emitted:upto], each cut off by safe spaces
+        if upto <= emitted:
+            return
+        if emitted == 0:
+            out.append(encode_head(parts[0]))
+        out.extend(values[max(emitted, 1) - 1 : upto - 1])
+
+    def close_group() -> None:
+        chunk = " ".join(parts[group_start : group_end + 1])
+        out.append(encode_head(chunk) if group_start == 0 else cache.encode_one(" " + chunk))
+
+    bad = 0 if not parts[0] or parts[0][-1].isspace() else _next_bad(values, 1)
+    while bad is not None:
+        lo, hi = max(bad - 1, 0), min(bad + 1, n - 1)  # the bad part and its two neighbours
+        if group_end >= 0 and lo <= group_end:
+            group_end = max(group_end, hi)  # overlaps the open group: grow it
+        else:
+            if group_end >= 0:
+                close_group()
+            emit_good(lo)
+            group_start, group_end = lo, hi
+        emitted = group_end + 1
+        bad = _next_bad(values, bad + 1)
+    if group_end >= 0:
+        close_group()
+    emit_good(n)
+    return out
+
+
+def _next_bad(values: list, start: int) -> int | None:
+    """The index of the first part from `start` on (part i = values[i - 1]) that maps to None."""
+    if start > len(values):
+        return None
+    try:
+        return values.index(None, start - 1) + 1
+    except ValueError:
+        return None

@@ -1,0 +1,148 @@
+"""The word cache (npllm/bpe/spaced.py): cutting at safe spaces never changes a token.
+
+Three checks: the cutting itself (the stretches join back to the text and every cut is a space
+with a non-space on both sides), the IDs against the plain split-then-merge path and against
+tiktoken on texts made to be hard (runs of spaces, spaces beside newlines and Unicode
+whitespace, spaces at both ends), and the cache's bounds.
+"""
+
+import functools
+import operator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import tiktoken_encoding
+
+import npllm
+from npllm.bpe import spaced
+from npllm.bpe.spaced import SpacedChunkCache, chunk_values
+
+NAMES = ["gpt2", "p50k_base", "cl100k_base", "o200k_base"]  # one of each pattern, and p50k's space tokens
+SPACEY = " \n\t\r\u00a0\u3000\u0085\x1c\x0b"  # ASCII and Unicode whitespace, and \x1c (isspace, not \s)
+
+
+def stretches(text: str) -> list[str]:
+    """The stretches chunk_values cuts `text` into (the encoders hand back what they get)."""
+    cache = SpacedChunkCache(lambda words: [" " + word for word in words], lambda chunk: chunk)
+    return chunk_values(text, cache, lambda head: head)
+
+
+def plain_ids(enc, text: str) -> list[int]:
+    """The IDs without the word cache: the pattern over the whole text, then the piece cache."""
+    return functools.reduce(operator.iconcat, map(enc._piece_ids.__getitem__, enc._split(text)), [])
+
+
+# --- the cutting --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("hello you know", ["hello", " you", " know"]),
+        ("a  b c", ["a  b", " c"]),  # two spaces: joined around the empty part
+        (" a b", [" a", " b"]),  # a leading space: the head joins its neighbour
+        ("a b ", ["a", " b "]),  # a trailing space
+        ("x\n y z", ["x\n y", " z"]),  # a space after a newline
+        ("x \ny z", ["x \ny z"]),  # a space before a newline: "\ny" joins both neighbours
+        ("one", ["one"]),
+        ("", [""]),
+        ("   ", ["   "]),
+        ("a b  c d  e f", ["a", " b  c", " d  e", " f"]),  # two separate groups
+        ("a  b  c d", ["a  b  c", " d"]),  # groups that touch become one
+    ],
+)
+def test_known_cuts(text, expected):
+    assert stretches(text) == expected
+
+
+@given(st.text(alphabet=st.sampled_from("ab." + SPACEY), max_size=60))
+@settings(max_examples=400, deadline=None)
+def test_stretches_join_back_and_every_cut_is_a_safe_space(text):
+    parts = stretches(text)
+    assert "".join(parts) == text
+    for left, right in zip(parts, parts[1:]):
+        assert right[0] == " " and len(right) > 1
+        assert not left[-1].isspace() and not right[1].isspace()
+
+
+# --- the IDs ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def fresh(request):
+    """A new Encoding (empty caches) of a known pattern, and tiktoken's of the same name."""
+    enc = npllm.get_encoding(request.param)
+    model = dict(pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens=enc.special_tokens)
+    return npllm.Encoding(request.param, **model), tiktoken_encoding(request.param)
+
+
+def test_real_text_equals_the_plain_path_and_tiktoken(fresh, stdlib_text):
+    enc, ref = fresh
+    text = stdlib_text[:300_000]  # code: indentation, so many spaces that are not cuts
+    ids = enc.encode_ordinary(text)
+    assert ids == plain_ids(enc, text) == ref.encode_ordinary(text)
+    assert enc.encode_ordinary(text) == ids  # warm: every word from the cache
+    assert enc.encode_to_numpy(text).tolist() == ids
+
+
+@given(st.text(alphabet=st.sampled_from("aZ1!'é中 " + SPACEY), min_size=64, max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_hard_text_equals_tiktoken(fresh, text):
+    enc, ref = fresh
+    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+
+
+@given(st.text(min_size=64, max_size=150))
+@settings(max_examples=200, deadline=None)
+def test_any_unicode_equals_tiktoken(fresh, text):
+    enc, ref = fresh
+    text = text.encode("utf-8", "replace").decode("utf-8")  # tiktoken raises on lone surrogates
+    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+
+
+def test_lone_surrogates_are_replaced_as_without_the_cache(fresh):
+    enc, _ = fresh
+    text = "word " * 20 + "\ud800 tail " * 3
+    assert enc.encode_ordinary(text) == plain_ids(enc, text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+
+def test_user_patterns_do_not_use_it():
+    enc = npllm.Encoding("letters", pat_str=r"\S+ ?", mergeable_ranks={bytes([b]): b for b in range(256)}, special_tokens={})
+    text = "ab cd " * 20  # this pattern keeps the space at the end of a piece: a cut there would differ
+    assert enc.encode_ordinary(text) == list(text.encode())
+    assert not enc._cuts_at_spaces and len(enc._spaced_ids) == 0
+
+
+# --- the cache's bounds --------------------------------------------------------------------------
+
+
+def test_long_words_are_not_remembered_and_unsafe_parts_never():
+    cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len)
+    long_word = "x" * (spaced.MAX_CACHED_CHARS + 1)
+    values = chunk_values(f"a short {long_word} b  c d", cache, len)
+    # "a", then the long word, not kept, joined with its neighbours as a part that is not
+    # cached is: " short x...x b", and "" (two spaces) joins " b  c" to it too; then " d"
+    assert values == [1, len(f" short {long_word} b  c"), 2]
+    assert set(cache) == {"short", "b", "c", "d"}  # the long word was encoded, not kept; "" never
+
+
+def test_a_full_cache_starts_over():
+    cache = SpacedChunkCache(lambda words: [len(w) for w in words], len, maxsize=3)
+    cache.fill(["a", "b"])
+    cache.fill(["c", "d"])
+    assert sorted(cache) == ["c", "d"]
+
+
+def test_words_are_encoded_together_in_one_split(fresh):
+    """A cold pass encodes its new words in one go: the split runs once, not once per word."""
+    enc, ref = fresh
+    calls = []
+    real_split = enc._split
+    enc._split = lambda text: calls.append(text) or real_split(text)
+    try:
+        text = " ".join(f"w{i}ord" for i in range(200))
+        assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+        assert len(calls) == 2  # the head "w0ord", then " w1ord w2ord ..." at once
+    finally:
+        del enc._split
