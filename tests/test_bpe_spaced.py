@@ -25,7 +25,8 @@ SPACEY = " \n\t\r\u00a0\u3000\u0085\x1c\x0b"  # ASCII and Unicode whitespace, an
 def stretches(text: str) -> list[str]:
     """The stretches chunk_values cuts `text` into (the encoders hand back what they get)."""
     cache = SpacedChunkCache(lambda words: [" " + word for word in words], lambda chunk: chunk)
-    return chunk_values(text, cache, lambda head: head)
+    chunk_values(text, cache, lambda head: head)  # first sight of the words
+    return chunk_values(text, cache, lambda head: head, mostly_cached=0)  # 0: cut, however few are cached
 
 
 def plain_ids(enc, text: str) -> list[int]:
@@ -90,7 +91,16 @@ def test_real_text_equals_the_plain_path_and_tiktoken(fresh, stdlib_text):
 @settings(max_examples=300, deadline=None)
 def test_hard_text_equals_tiktoken(fresh, text):
     enc, ref = fresh
-    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+    expected = ref.encode_ordinary(text)
+    assert enc.encode_ordinary(text) == expected
+    assert enc.encode_ordinary(text) == expected  # the words seen twice now: cached
+    assert cut_at_spaces(enc, text) == expected  # and cut at spaces however few are cached
+
+
+def cut_at_spaces(enc, text: str) -> list[int]:
+    """The IDs through the word cache, even where the plain way would be taken."""
+    values = chunk_values(text, enc._spaced_ids, enc._chunk_ids, mostly_cached=0)
+    return functools.reduce(operator.iconcat, values, [])
 
 
 @given(st.text(min_size=64, max_size=150))
@@ -98,7 +108,7 @@ def test_hard_text_equals_tiktoken(fresh, text):
 def test_any_unicode_equals_tiktoken(fresh, text):
     enc, ref = fresh
     text = text.encode("utf-8", "replace").decode("utf-8")  # tiktoken raises on lone surrogates
-    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+    assert enc.encode_ordinary(text) == ref.encode_ordinary(text) == cut_at_spaces(enc, text)
 
 
 def test_lone_surrogates_are_replaced_as_without_the_cache(fresh):
@@ -117,14 +127,24 @@ def test_user_patterns_do_not_use_it():
 # --- the cache's bounds --------------------------------------------------------------------------
 
 
-def test_long_words_are_not_remembered_and_unsafe_parts_never():
+def test_long_words_are_not_remembered_and_unsafe_parts_are_remembered_as_none():
     cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len)
     long_word = "x" * (spaced.MAX_CACHED_CHARS + 1)
-    values = chunk_values(f"a short {long_word} b  c d", cache, len)
-    # "a", then the long word, not kept, joined with its neighbours as a part that is not
-    # cached is: " short x...x b", and "" (two spaces) joins " b  c" to it too; then " d"
-    assert values == [1, len(f" short {long_word} b  c"), 2]
-    assert set(cache) == {"short", "b", "c", "d"}  # the long word was encoded, not kept; "" never
+    many = " ".join(f"w{i}" for i in range(20))  # enough cached words for the cut to be worth it
+    text = f"a {many} short {long_word} b  c d"
+    assert chunk_values(text, cache, len) is None  # first sight: nothing cached yet
+    values = chunk_values(text, cache, len)
+    # "a", the 20 words, then the long word, not kept, joined with its neighbours as any part
+    # not cached is: " short x...x b"; the empty part (two spaces) joins " b  c" to that; " d"
+    assert values == [1, *[len(f" w{i}") for i in range(20)], len(f" short {long_word} b  c"), 2]
+    assert set(cache) == {*(f"w{i}" for i in range(20)), "short", "b", "c", "d", ""}  # not the long word
+    assert cache[""] is None  # a part that cannot stand alone: remembered as such
+
+
+def test_a_text_of_new_words_is_left_to_the_plain_way():
+    cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len)
+    assert chunk_values("a b c d e f g h i j", cache, len) is None  # first sight of every word
+    assert chunk_values("a b c d e f g h i j", cache, len) == [1] + [2] * 9
 
 
 def test_a_full_cache_starts_over():
@@ -134,15 +154,19 @@ def test_a_full_cache_starts_over():
     assert sorted(cache) == ["c", "d"]
 
 
-def test_words_are_encoded_together_in_one_split(fresh):
-    """A cold pass encodes its new words in one go: the split runs once, not once per word."""
+def test_words_are_cached_the_second_time_and_encoded_together(fresh):
+    """First sight: the plain way (one split of the whole text). Second: the words are cached,
+    all in one split of " w1 w2 ...". Third: only the head is split; every word is a hit."""
     enc, ref = fresh
     calls = []
     real_split = enc._split
     enc._split = lambda text: calls.append(text) or real_split(text)
     try:
-        text = " ".join(f"w{i}ord" for i in range(200))
-        assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
-        assert len(calls) == 2  # the head "w0ord", then " w1ord w2ord ..." at once
+        text = " ".join(f"w{i}ord" for i in range(200))  # words no other test uses
+        for expected_splits in (1, 2, 1):
+            calls.clear()
+            assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+            assert len(calls) == expected_splits
+        assert all(f"w{i}ord" in enc._spaced_ids for i in range(1, 200))
     finally:
         del enc._split

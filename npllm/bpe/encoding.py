@@ -519,8 +519,10 @@ class Encoding:
         up. May raise UnicodeEncodeError (surrogates)."""
         # iconcat is list += tuple, in place: the flattening costs one C call per word or piece.
         if self._cuts_at_spaces and len(text) >= SPACED_MIN_CHARS:
-            return functools.reduce(operator.iconcat, chunk_values(text, self._spaced_ids, self._chunk_ids), [])
-        return list(self._chunk_ids(text))
+            values = chunk_values(text, self._spaced_ids, self._chunk_ids)
+            if values is not None:
+                return functools.reduce(operator.iconcat, values, [])
+        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, self._split(text)), [])
 
     def _chunk_ids(self, text: str) -> tuple[int, ...]:
         """Split, then one piece-cache lookup per piece. " know," -> (760, 11) (gpt2)"""
@@ -537,7 +539,7 @@ class Encoding:
         """The IDs of " " + word for many words at once: one split of " w1 w2 ...", then the
         pieces grouped back by word (spaced.py). ["you", "know,"] -> [(345,), (760, 11)] (gpt2)"""
         pieces = self._split(" " + " ".join(words))
-        return group_by_leading_space(pieces, list(map(self._piece_ids.__getitem__, pieces)), _joined_ids)
+        return group_by_leading_space(pieces, list(map(self._piece_ids.__getitem__, pieces)), _flat_list, tuple)
 
     def _words_bytes(self, words: list[str]) -> list[bytes]:
         """`_words_ids`, packed as uint32 bytes."""
@@ -547,8 +549,10 @@ class Encoding:
     def _packed(self, text: str) -> list[bytes]:
         """The packed IDs of ordinary text, in parts to join."""
         if self._cuts_at_spaces and len(text) >= SPACED_MIN_CHARS:
-            return chunk_values(text, self._spaced_bytes, self._chunk_bytes)
-        return [self._chunk_bytes(text)]
+            values = chunk_values(text, self._spaced_bytes, self._chunk_bytes)
+            if values is not None:
+                return values
+        return list(map(self._piece_bytes.__getitem__, self._split(text)))
 
     def _encode_packed(self, text: str, allowed: frozenset[str]) -> bytearray:
         """`_encode_with_specials`, the IDs packed as uint32 bytes (for `encode_to_numpy`).
@@ -715,11 +719,9 @@ def _special_token_regex(tokens: frozenset[str]) -> regex.Pattern:
     return regex.compile("|".join(regex.escape(t) for t in sorted(tokens, key=len, reverse=True)))
 
 
-def _joined_ids(parts: list[tuple[int, ...]]) -> tuple[int, ...]:
-    """[(1, 2), (3,)] -> (1, 2, 3)"""
-    if len(parts) == 2:  # the usual case: a word and its punctuation
-        return parts[0] + parts[1]
-    return tuple(functools.reduce(operator.iconcat, parts, []))
+def _flat_list(parts: list[tuple[int, ...]]) -> list[int]:
+    """[(1, 2), (3,)] -> [1, 2, 3]"""
+    return functools.reduce(operator.iconcat, parts, [])
 
 
 def _replace_lone_surrogates(text: str) -> str:

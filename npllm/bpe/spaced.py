@@ -15,9 +15,13 @@ its neighbours (even where one side would do: fewer cuts are never wrong, and su
 rare outside indented code). `str.isspace` is used for "whitespace": it counts a few more
 characters than the patterns' `\\s` (U+001C..U+001F), which only joins more, never cuts wrong.
 
-The words a text brings that the cache has not seen are encoded together, in one pass of the
-split pattern over " word1 word2 ...": each space there is a cut, so the pieces that start
-with a space are exactly where the words start (`group_by_leading_space`).
+A word is cached the second time it is seen (the first time it only goes into a set of words
+seen once): most words of a text seen once are never seen again, and caching them would cost a
+first pass more than the cache saves it. A text with many words the cache does not hold yet
+(a cold pass) is encoded the plain way, split and pieces; one with a few is cut as above, the
+missing words joined to their neighbours. The words admitted are encoded together, in one pass
+of the split pattern over " word1 word2 ...": each space there is a cut, so the pieces that
+start with a space are exactly where the words start (`group_by_leading_space`).
 
 tests/test_bpe_spaced.py checks the rule against whole-text encoding and tiktoken, for every
 known pattern, on real text and on hypothesis text full of spaces and newlines. What this leaves
@@ -28,15 +32,18 @@ out: user patterns (an `Encoding` with any other `pat_str` does not use it) and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import compress, repeat
+from itertools import accumulate, compress, repeat
 
 MAX_CACHED_CHARS = 256  # a longer word is encoded but not remembered: it rarely comes back
 CACHE_SIZE = 1 << 17  # words remembered; tinyshakespeare has about 42,000 distinct ones
+MOSTLY_CACHED = 8  # cut at spaces when at most 1 part in 8 is not cached; else the plain way
+MISSING = object()  # what a lookup of a part the cache does not hold gives
 
 
 class SpacedChunkCache(dict):
     """word -> the value (its IDs, or their packed bytes) of " " + word, the word as it follows
-    a safe space. "know" -> (760,) (gpt2). Filled by `fill`, many words at a time.
+    a safe space; None for a part that cannot stand alone. "know" -> (760,) (gpt2); "" -> None.
+    Filled by `fill`, many words at a time.
 
     `encode_words(words)` encodes words that hold no space and start and end with a non-space,
     each after a space, in one go; `encode_one(text)` encodes any one stretch on its own.
@@ -52,59 +59,100 @@ class SpacedChunkCache(dict):
         self.encode_words = encode_words
         self.encode_one = encode_one
         self.maxsize = maxsize
+        self.seen_once = set()  # words met once and not cached (yet); bounded like the cache
+
+    def admit(self, words: list[str]) -> bool:
+        """Cache those of `words` that were seen before (and can stand alone); remember all of
+        them as seen. True if any was cached. Costs little when none was seen before: one
+        set intersection and one set update, in C."""
+        again = [w for w in self.seen_once.intersection(words) if w not in self]
+        if len(self.seen_once) > 4 * self.maxsize:
+            self.seen_once.clear()
+        self.seen_once.update(words)
+        if again:
+            self.fill(again)
+        return bool(again)
 
     def fill(self, words: list[str]) -> None:
-        """Encode `words` (distinct, safe) and remember the short ones. When the cache would
-        overflow it starts over: memory stays bounded, and the worst is one more cold pass."""
-        short = [w for w in words if len(w) <= MAX_CACHED_CHARS]
+        """Encode `words` (distinct) and remember the short ones; a part that cannot stand alone
+        is remembered as None. When the cache would overflow it starts over: memory stays
+        bounded, and the worst is one more cold pass."""
+        short = [w for w in words if len(w) <= MAX_CACHED_CHARS][: self.maxsize]
         if len(self) + len(short) > self.maxsize:
             self.clear()
-        self.update(zip(short[: self.maxsize], self.encode_words(short[: self.maxsize])))
+        safe = [w for w in short if _stands_alone(w)]
+        if len(safe) < len(short):
+            self.update(dict.fromkeys(short))  # None for the parts that cannot stand alone
+        self.update(zip(safe, self.encode_words(safe)))
 
 
-def chunk_values(text: str, cache: SpacedChunkCache, encode_head: Callable[[str], object]) -> list:
-    """The values of the stretches of `text`, in order, cut at its safe spaces.
+def chunk_values(
+    text: str, cache: SpacedChunkCache, encode_head: Callable[[str], object], *, mostly_cached: int = MOSTLY_CACHED
+) -> list | None:
+    """The values of the stretches of `text`, in order, cut at its safe spaces; None when more
+    than 1 part in `mostly_cached` is not cached (then the caller encodes it the plain way;
+    0: never).
 
     The first stretch (no space before it) goes to `encode_head`; every other one comes from
     `cache`. "hello you know" -> [head("hello"), cache["you"], cache["know"]].
     """
     parts = text.split(" ")  # ["hello", "you", "know"]; a space before every part but the first
-    values = list(map(cache.get, parts[1:]))  # part i + 1 -> values[i]; None: not cached
-    if None in values:
-        new = _uncached_safe_words(parts, values)
-        if new:
-            cache.fill(new)
-            values = list(map(cache.get, parts[1:]))
+    values = list(map(cache.get, parts[1:], repeat(MISSING)))  # part i + 1 -> values[i]
+    n_missing = values.count(MISSING)
+    if n_missing:
+        # Many missing (a cold text): offer every part, with set operations in C. A few: find
+        # them (list.index) and offer just those.
+        missing = parts[1:] if n_missing * mostly_cached > len(values) else _missing_parts(parts, values)
+        if cache.admit(missing):
+            values = list(map(cache.get, parts[1:], repeat(MISSING)))
+            n_missing = values.count(MISSING)
+        if n_missing * mostly_cached > len(values):
+            return None
+        for i in _missing_indices(values, n_missing):  # seen once, or too long to keep: joined, as unsafe parts are
+            values[i] = None
     head = parts[0]
     if (not values or (head and not head[-1].isspace())) and None not in values:
         return [encode_head(head), *values]  # every space is a safe cut: the usual case
     return _join_around_unsafe_spaces(parts, values, cache, encode_head)
 
 
-def _uncached_safe_words(parts: list[str], values: list) -> list[str]:
-    """The distinct parts (after the first) that have no value yet and can stand alone."""
-    if values.count(None) * 8 < len(values):  # a few: find them with list.index, in C
-        found, i = [], -1
-        while True:
-            try:
-                i = values.index(None, i + 1)
-            except ValueError:
-                break
-            found.append(parts[i + 1])
-    else:  # many (a cold pass): one comprehension
-        found = [part for part, value in zip(parts[1:], values) if value is None]
-    return [w for w in dict.fromkeys(found) if w and not w[0].isspace() and not w[-1].isspace()]
+def _missing_indices(values: list, n_missing: int) -> list[int]:
+    """Where MISSING stands in `values`, found with list.index (in C), `n_missing` of them."""
+    found, i = [], -1
+    for _ in range(n_missing):
+        i = values.index(MISSING, i + 1)
+        found.append(i)
+    return found
 
 
-def group_by_leading_space(pieces: list[str], values: list, join: Callable[[list], object]) -> list:
+def _missing_parts(parts: list[str], values: list) -> list[str]:
+    """The parts whose values are MISSING (part i + 1 -> values[i])."""
+    return [parts[i + 1] for i in _missing_indices(values, values.count(MISSING))]
+
+
+def _stands_alone(word: str) -> bool:
+    """A part with a safe space on both sides when its neighbours have one: not empty, no
+    whitespace at either end. "know," -> True; "" and "\nNext" -> False"""
+    return bool(word) and not word[0].isspace() and not word[-1].isspace()
+
+
+def group_by_leading_space(pieces: list[str], values: list, concat: Callable[[list], object], as_value=None) -> list:
     """The pieces of " w1 w2 ..." (words with no space in them) back into one value per word:
-    a word's pieces start with the one that starts with its space. A word of one piece keeps
-    that piece's value. [" you", " know", ","] with values [a, b, c] -> [a, join([b, c])]"""
-    starts = list(compress(range(len(pieces)), map(str.startswith, pieces, repeat(" "))))  # in C
+    a word's pieces start with the one that starts with its space. [" you", " know", ","] with
+    values [(345,), (760,), (11,)] -> [(345,), (760, 11)].
+
+    All the values are concatenated once (`concat`: tuples into a list, bytes into bytes) and
+    each word's value is a slice of that (`as_value` turns a slice into a value, e.g. `tuple`),
+    so the loop over words runs in C.
+    """
+    starts = list(compress(range(len(pieces)), map(str.startswith, pieces, repeat(" "))))
     if len(starts) == len(pieces):
         return values  # one piece per word
-    starts.append(len(pieces))
-    return [values[a] if b - a == 1 else join(values[a:b]) for a, b in zip(starts, starts[1:])]
+    ends = list(accumulate(map(len, values)))  # where each piece's value ends in the concatenation
+    offsets = [0, *ends]
+    firsts = list(map(offsets.__getitem__, starts))  # where each word's value starts
+    words = map(concat(values).__getitem__, map(slice, firsts, [*firsts[1:], ends[-1]]))
+    return list(words if as_value is None else map(as_value, words))
 
 
 def _join_around_unsafe_spaces(parts: list[str], values: list, cache: SpacedChunkCache, encode_head) -> list:
