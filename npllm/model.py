@@ -129,6 +129,11 @@ class TinyLM:
     the untrained logits are all near 0, every token is about equally likely, and the first
     loss is about ln V, the loss of a uniform guess.
 
+    The token table is `Embedding(sparse=True)` unless you pass sparse=False: its backward keeps
+    just the rows the batch used, which is the fastest way through every optimizer, with the
+    same results (its `.grad` reads as the dense gradient, read-only). sparse=False gives the
+    writable dense `.grad` of a plain `Embedding`, for writing into it yourself.
+
     >>> model = TinyLM(vocab_size=10, context_length=4, embedding_dim=3, seed=0)
     >>> model(np.array([[1, 2, 3]])).shape
     (1, 3, 10)
@@ -136,9 +141,11 @@ class TinyLM:
 
     init_std = 0.02  # GPT-2's
 
-    def __init__(self, vocab_size: int, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32):
+    def __init__(self, vocab_size: int, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32,
+                 sparse: bool = True):
         embedding_rng, head_rng, init_rng = np.random.default_rng(seed).spawn(3)  # seed: an int, None or a Generator
-        self.embedding = GPTEmbedding(vocab_size, context_length, embedding_dim, seed=embedding_rng, dtype=dtype)
+        self.embedding = GPTEmbedding(vocab_size, context_length, embedding_dim, seed=embedding_rng, dtype=dtype,
+                                      sparse=sparse)
         self.out_head = Linear(embedding_dim, vocab_size, seed=head_rng, dtype=dtype)  # the course's name
         self.criterion = CrossEntropyLoss()
         for p in self.parameters():  # the parts drew torch's defaults; GPT-2 redraws them, as nanoGPT does

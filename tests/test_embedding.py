@@ -7,6 +7,7 @@ bad inputs (each raised before anything changes).
 """
 
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -497,3 +498,138 @@ def test_repr_shows_the_sizes():
     assert pos.startswith("PositionalEmbedding(") and "1024" in pos and "7" in pos
     gpt = repr(GPTEmbedding(50_257, 1024, 8))
     assert gpt.startswith("GPTEmbedding(") and all(n in gpt for n in ("50257", "1024", "8"))
+
+
+# --- the gradient as rows: sparse_grad(), and sparse=True -------------------------------------
+
+
+def backward_three_times(emb, seed=0):
+    """Three forward + backward passes with repeated ids, accumulating; returns the id batches."""
+    rng = np.random.default_rng(seed)
+    batches = [rng.integers(0, 12, size=(3, 7)) for _ in range(3)]  # (3, 7) each: 21 lookups of 12 rows
+    for ids in batches:
+        emb(ids)
+        emb.backward(rng.standard_normal((3, 7, emb.weight.shape[1])).astype(emb.weight.dtype))
+    return batches
+
+
+def as_dict(rows, values):
+    return {int(r): v.tolist() for r, v in zip(rows, values)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_and_dense_modes_give_the_same_gradient_bit_for_bit(dtype):
+    dense, sparse = Embedding(40, 5, seed=1, dtype=dtype), Embedding(40, 5, seed=1, dtype=dtype, sparse=True)
+    batches = backward_three_times(dense)
+    backward_three_times(sparse)
+    touched = sorted(set(np.concatenate([b.ravel() for b in batches]).tolist()))
+    assert dense.touched_rows().tolist() == touched == sparse.touched_rows().tolist()
+    assert as_dict(*dense.sparse_grad()) == as_dict(*sparse.sparse_grad())  # before anyone reads .grad
+    np.testing.assert_array_equal(sparse.grad, dense.grad)
+    assert sparse.grad.shape == (40, 5) and sparse.grad.dtype == dtype
+    assert not sparse.grad[np.setdiff1d(np.arange(40), touched)].any()
+
+
+def test_sparse_grad_gives_the_touched_rows_and_their_values():
+    emb = Embedding(10, 2, seed=0, dtype=np.float64)
+    emb(np.array([7, 2, 7]))
+    emb.backward(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    rows, values = emb.sparse_grad()
+    assert as_dict(rows, values) == {2: [3.0, 4.0], 7: [6.0, 8.0]}
+    with pytest.raises(ValueError):
+        values[0, 0] = 1.0  # read-only: the optimizers read it, nobody writes it
+    sparse = Embedding(10, 2, seed=0, dtype=np.float64, sparse=True)
+    sparse(np.array([7, 2, 7]))
+    sparse.backward(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    assert as_dict(*sparse.sparse_grad()) == {2: [3.0, 4.0], 7: [6.0, 8.0]}
+    with pytest.raises(ValueError):
+        sparse.sparse_grad()[1][0, 0] = 1.0
+
+
+def test_a_sparse_grad_reads_as_dense_but_is_read_only():
+    emb = Embedding(6, 2, seed=0, dtype=np.float64, sparse=True)
+    emb(np.array([1, 4, 1]))
+    emb.backward(np.ones((3, 2)))
+    assert emb.grad.tolist() == [[0, 0], [2, 2], [0, 0], [0, 0], [1, 1], [0, 0]]
+    with pytest.raises(ValueError, match="read-only"):
+        emb.grad[3] = 1.0
+    emb.zero_grad()
+    assert not emb.grad.any()
+    emb(np.array([5]))  # a new batch: the rows of the old one are cleared in what .grad shows
+    emb.backward(np.full((1, 2), 3.0))
+    assert emb.grad.tolist() == [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [3, 3]]
+    assert emb.touched_rows().tolist() == [5]
+
+
+def test_after_grad_is_handed_out_rows_written_by_hand_count():
+    """A dense Embedding's .grad is the user's to write (weight tying, weight decay): once read,
+    sparse_grad() also finds the rows written by hand, and zero_grad() clears them."""
+    emb = Embedding(8, 2, seed=0, dtype=np.float64)
+    emb(np.array([1, 1]))
+    emb.backward(np.ones((2, 2)))
+    assert emb.sparse_grad()[0].tolist() == [1]
+    grad = emb.grad  # handed out
+    grad[5] = [0.5, -0.5]  # no backward knows of row 5
+    assert as_dict(*emb.sparse_grad()) == {1: [2.0, 2.0], 5: [0.5, -0.5]}
+    emb.zero_grad()  # touched_rows knows only row 1: the whole table is cleared
+    assert not grad.any()
+    grad[6] = [1.0, 1.0]  # the same array, written again after zero_grad: still seen
+    assert emb.sparse_grad()[0].tolist() == [6]
+
+
+def test_sparse_mode_keeps_no_V_by_D_gradient():
+    """(V, D) = (50,257, 32): 6.4 MB. A dense Embedding holds a weight and a gradient that size;
+    sparse=True only the weight, and a step of (8, 512) IDs allocates a small fraction of it."""
+    V, D = 50_257, 32
+    table = V * D * 4
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        dense = Embedding(V, D, seed=0)
+        with_grad = tracemalloc.get_traced_memory()[0] - before
+        sparse = Embedding(V, D, seed=0, sparse=True)
+        without = tracemalloc.get_traced_memory()[0] - before - with_grad
+        ids = np.random.default_rng(0).integers(0, V, size=(8, 512))  # (B, T)
+        grad_out = np.ones((8, 512, D), dtype=np.float32)  # (B, T, D), 0.5 MB
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        sparse(ids)
+        sparse.backward(grad_out)
+        sparse.sparse_grad()
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert with_grad >= 2 * table and without < 1.1 * table
+    assert peak < table / 2, f"a sparse step peaked at {peak:,} bytes over a {table:,} byte table"
+    assert dense.weight.shape == sparse.weight.shape
+
+
+def test_sparse_gpt_embedding_gradient_matches_finite_differences():
+    gpt = GPTEmbedding(V, C, D, seed=6, dtype=np.float64, sparse=True)
+    R = np.random.default_rng(7).standard_normal((B, T, D))
+    loss = lambda: float(np.sum(gpt(IDS) * R))  # noqa: E731
+    numeric = central_differences(loss, gpt.token.weight)
+    gpt(IDS)
+    gpt.backward(R)
+    assert gpt.token.sparse and not gpt.position.grad[T:].any()
+    assert max_relative_error(gpt.token.grad, numeric) < 1e-6
+    assert sorted(gpt.token.sparse_grad()[0].tolist()) == [0, 1, 3, 6]
+
+
+def test_a_bad_grad_out_changes_nothing_in_sparse_mode():
+    gpt = GPTEmbedding(10, 5, 2, seed=0, sparse=True)
+    gpt(np.array([[1, 2, 3]]))
+    for shape in [(1, 3, 3), (2, 3, 2), (1, 4, 2)]:
+        with pytest.raises(ValueError):
+            gpt.backward(np.ones(shape, dtype=np.float32))
+    assert gpt.token.touched_rows().size == 0 and not gpt.token.grad.any() and not gpt.position.grad.any()
+    gpt.backward(np.ones((1, 3, 2), dtype=np.float32))
+    assert gpt.token.touched_rows().tolist() == [1, 2, 3]
+
+
+def test_sparse_must_be_a_bool_and_shows_in_the_repr():
+    with pytest.raises(TypeError, match="sparse"):
+        Embedding(4, 2, sparse="yes")
+    assert repr(Embedding(50_257, 8, sparse=True)) == "Embedding(V=50257, D=8, sparse=True)"
+    assert "sparse=True" in repr(GPTEmbedding(20, 4, 2, sparse=True)) and "sparse" not in repr(GPTEmbedding(20, 4, 2))
+    assert GPTEmbedding(20, 4, 2, sparse=True).token.sparse and not GPTEmbedding(20, 4, 2).token.sparse

@@ -7,6 +7,7 @@ Adam steps that must lower the loss.
 """
 
 import decimal
+import functools
 import math
 import re
 
@@ -332,12 +333,15 @@ def test_tiny_lm_backward_before_loss_is_a_runtime_error():
         TinyLM(V, C, D, seed=0).backward()
 
 
-@pytest.mark.parametrize("optimizer", [npllm.Adam, npllm.SGD])
+LAZY_ADAM = functools.partial(npllm.Adam, lazy=True)
+
+
+@pytest.mark.parametrize("optimizer", [npllm.Adam, LAZY_ADAM, npllm.SGD])
 def test_a_few_steps_on_a_fixed_batch_lower_the_loss(optimizer):
     model = TinyLM(50, 8, 16, seed=9)
     ids = np.random.default_rng(10).integers(0, 50, size=(4, 9))
     x, y = ids[:, :-1], ids[:, 1:]  # (4, 8): the targets are the inputs one token later
-    opt = optimizer(model.parameters(), lr=0.05 if optimizer is npllm.Adam else 5.0)  # small init: SGD needs a big step
+    opt = optimizer(model.parameters(), lr=5.0 if optimizer is npllm.SGD else 0.05)  # small init: SGD needs a big step
     losses = []
     for _ in range(20):
         losses.append(model.loss(x, y))
@@ -347,6 +351,31 @@ def test_a_few_steps_on_a_fixed_batch_lower_the_loss(optimizer):
     assert losses[0] == pytest.approx(math.log(50), abs=0.02)
     assert all(b < a for a, b in zip(losses, losses[1:]))
     assert losses[-1] < losses[0] - 1.0
+
+
+def test_tiny_lm_token_table_is_sparse_unless_asked_otherwise():
+    assert TinyLM(V, C, D, seed=0).embedding.token.sparse
+    assert not TinyLM(V, C, D, seed=0, sparse=False).embedding.token.sparse
+    assert all(p.weight.dtype == np.float64 for p in TinyLM(V, C, D, seed=0, dtype=np.float64).parameters())
+
+
+@pytest.mark.parametrize("optimizer", [npllm.Adam, LAZY_ADAM, npllm.SGD])
+def test_sparse_and_dense_token_tables_train_the_same_bit_for_bit(optimizer):
+    """The sparse table is the fast mode, not a different model: 10 steps, equal losses and weights."""
+    rng = np.random.default_rng(19)
+    models = [TinyLM(60, 8, 12, seed=20, sparse=sparse) for sparse in (True, False)]
+    opts = [optimizer(m.parameters(), lr=0.5 if optimizer is npllm.SGD else 0.02) for m in models]
+    for _ in range(10):
+        ids = rng.integers(0, 60, size=(3, 9))
+        losses = []
+        for model, opt in zip(models, opts):
+            losses.append(model.loss(ids[:, :-1], ids[:, 1:]))
+            opt.zero_grad()
+            model.backward()
+            opt.step()
+        assert losses[0] == losses[1]
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_array_equal(p.weight, q.weight)
 
 
 # --- generate --------------------------------------------------------------------------------

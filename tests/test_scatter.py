@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npllm.embedding import Embedding
-from npllm.scatter import LAYERS, STRATEGIES, scatter_add_layers, scatter_add_loop
+from npllm.scatter import CHUNK, LAYERS, STRATEGIES, row_sums, scatter_add_buckets, scatter_add_layers, scatter_add_loop
 
 PROPERTIES = settings(derandomize=True, max_examples=150, deadline=None)
 FAST = [name for name in STRATEGIES if name != "loop"]
@@ -46,10 +46,11 @@ def test_the_loop_adds_a_repeated_id_twice_and_plain_fancy_indexing_does_not():
     assert naive.tolist() != grad.tolist()
 
 
-def test_strategies_table_holds_the_four_documented_strategies():
-    assert set(STRATEGIES) == {"loop", "add_at", "sorted", "layers"}
+def test_strategies_table_holds_the_five_documented_strategies():
+    assert set(STRATEGIES) == {"loop", "add_at", "sorted", "layers", "buckets"}
     assert STRATEGIES["loop"] is scatter_add_loop
     assert STRATEGIES["layers"] is scatter_add_layers
+    assert STRATEGIES["buckets"] is scatter_add_buckets
 
 
 @pytest.mark.parametrize("name", FAST)
@@ -191,6 +192,84 @@ def test_layers_1_2_8_64_all_agree():
         np.testing.assert_array_equal(grad, expected)
 
 
+# --- row_sums: one sum per distinct id, grouped by count ------------------------------------
+
+
+def loop_sums(ids, rows):
+    """{id: sum of its rows}, one row at a time in the order they came: the reference."""
+    sums = {}
+    for i, row in zip(ids.tolist(), rows):
+        sums[i] = sums[i] + row if i in sums else row.copy()
+    return sums
+
+
+def test_row_sums_known_answer():
+    """[5, 2, 5, 7, 5]: 2 and 7 seen once (first, in increasing order), then 5 seen three times."""
+    rows = np.array([[1.0], [10.0], [100.0], [1000.0], [10000.0]])  # (5, 1)
+    distinct, sums = row_sums(np.array([5, 2, 5, 7, 5]), rows)
+    assert distinct.tolist() == [2, 7, 5]
+    assert sums.tolist() == [[10.0], [1000.0], [10101.0]]
+
+
+def test_row_sums_adds_each_ids_rows_in_the_order_they_came():
+    """float32 shows the order: 2^24 + 1 rounds to 2^24, so (2^24 + 1) - 2^24 = 0 in order, while
+    backwards (-2^24 + 1) + 2^24 = 1 exactly. Both modes of Embedding sum this way."""
+    rows = np.array([[2.0**24], [1.0], [-(2.0**24)]], dtype=np.float32)
+    _, sums = row_sums(np.array([3, 3, 3]), rows)
+    assert sums.tolist() == [[0.0]]  # ((2^24 + 1) rounds to 2^24) - 2^24
+    _, backwards = row_sums(np.array([3, 3, 3]), rows[::-1].copy())
+    assert backwards.tolist() == [[1.0]]  # (-2^24 + 1) + 2^24, exact
+
+
+@pytest.mark.parametrize("count", [1, 2, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 5])
+def test_row_sums_on_both_sides_of_the_chunk(count):
+    """Ids seen `count` times next to ids seen 1, 2, 3 and 100 times: every sum exact (whole numbers)."""
+    rng = np.random.default_rng(count)
+    counts = {0: 1, 1: 2, 2: 3, 3: 100, 4: count, 5: count, 6: 1}
+    ids = np.repeat(list(counts), list(counts.values()))
+    rng.shuffle(ids)
+    rows = whole_rows(rng, len(ids), 3)
+    distinct, sums = row_sums(ids, rows)
+    assert sorted(distinct.tolist()) == sorted(counts)
+    assert np.diff([counts[i] for i in distinct.tolist()]).min() >= 0  # grouped by count, increasing
+    expected = loop_sums(ids, rows)
+    for i, total in zip(distinct.tolist(), sums):
+        np.testing.assert_array_equal(total, expected[i])
+
+
+def test_row_sums_of_many_ids_per_chunk_and_chunks_per_count():
+    """600 ids seen twice (several chunks of CHUNK // 2 ids) and 40 seen 9 times."""
+    rng = np.random.default_rng(11)
+    ids = np.concatenate([np.repeat(np.arange(600), 2), np.repeat(np.arange(1000, 1040), 9)])
+    rng.shuffle(ids)
+    rows = whole_rows(rng, len(ids), 4)
+    distinct, sums = row_sums(ids, rows)
+    assert len(distinct) == 640 and distinct[:600].tolist() == list(range(600))
+    expected = loop_sums(ids, rows)
+    np.testing.assert_array_equal(sums, np.array([expected[i] for i in distinct.tolist()]))
+
+
+def test_row_sums_above_16_bits_and_empty():
+    ids = np.array([70_000, 4_464, 70_000, 100_276])  # 70,000 would wrap to 4,464 in a 16-bit key
+    distinct, sums = row_sums(ids, np.arange(8.0).reshape(4, 2))
+    assert distinct.tolist() == [4_464, 100_276, 70_000]
+    assert sums.tolist() == [[2.0, 3.0], [6.0, 7.0], [4.0, 6.0]]
+    distinct, sums = row_sums(np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.float32))
+    assert distinct.shape == (0,) and sums.shape == (0, 3) and sums.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_row_sums_keeps_the_dtype(dtype):
+    rng = np.random.default_rng(12)
+    ids = rng.integers(0, 20, size=500)
+    rows = whole_rows(rng, 500, 3, dtype=np.float64).astype(dtype) / 8  # eighths: exact in float16 too
+    distinct, sums = row_sums(ids, rows)
+    assert sums.dtype == dtype
+    expected = loop_sums(ids, rows.astype(np.float64))
+    rtol = 1e-2 if dtype == np.float16 else 1e-6
+    np.testing.assert_allclose(sums, [expected[i] for i in distinct.tolist()], rtol=rtol)
+
+
 # --- hypothesis: random batches in float64 --------------------------------------------------
 
 
@@ -213,6 +292,17 @@ def test_every_strategy_equals_the_loop(batch):
         grad = start.copy()
         STRATEGIES[name](grad, ids, rows)
         np.testing.assert_array_equal(grad, expected, err_msg=name)
+
+
+@PROPERTIES
+@given(batches())
+def test_row_sums_equals_the_loop(batch):
+    V, ids, rows, _ = batch
+    distinct, sums = row_sums(ids, rows)
+    expected = loop_sums(ids, rows)
+    assert sorted(distinct.tolist()) == sorted(expected)  # each id once
+    for i, total in zip(distinct.tolist(), sums):
+        np.testing.assert_array_equal(total, expected[i])
 
 
 @PROPERTIES
