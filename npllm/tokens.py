@@ -4,19 +4,25 @@ The format is nanoGPT's `train.bin`: the IDs as raw little-endian uint16 when ev
 below 65,536 (GPT-2), else uint32 (cl100k_base). Beside it, `<file>.json` says the dtype,
 the count and the encoding, so `load_tokens` never guesses and can check the size.
 `encode_file` streams a text file of any size through an encoding, in chunks cut where the
-split cannot change, optionally in several processes, into such a file.
+split cannot change (`npllm.bpe.chunks`), optionally in several processes, into such a file.
+
+Both files are written whole or not at all (`npllm.bpe.files.AtomicFile`): each goes to a
+temporary file first, and the two are renamed into place only once both are complete.
+What this leaves out: compression, sharding, any other dtype.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pathlib
-import tempfile
+import signal
 from collections.abc import Iterable
 
 import numpy as np
 
+from npllm.bpe.files import AtomicFile, atomic_write  # noqa: F401  (atomic_write: for the CLI)
 from npllm.progress import ProgressLine
 
 FORMAT = "npllm-tokens v1"
@@ -24,17 +30,52 @@ DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}  # name -> littl
 ENCODE_CHUNK_CHARS = 1 << 20  # characters per chunk handed to a worker
 
 
-def save_tokens(path, ids, encoding: str | None = None) -> pathlib.Path:
-    """Write token IDs as a raw uint16/uint32 file plus its `.json` sidecar; returns the sidecar."""
+def save_tokens(path, ids, encoding=None) -> pathlib.Path:
+    """Write token IDs as a raw uint16/uint32 file plus its `.json` sidecar; returns the sidecar.
+
+    `encoding`: the name of the encoding the IDs come from (a str), the `Encoding` itself,
+    or None. Everything is checked before anything is written, and the two files appear
+    together or not at all.
+    """
     from npllm.loader import as_token_array
 
+    name = encoding_label(encoding)
     array = as_token_array(ids)  # (N,) checked: integers, none negative
-    dtype = "uint16" if len(array) == 0 or int(array.max()) < 1 << 16 else "uint32"
     if len(array) and int(array.max()) >= 1 << 32:
         raise ValueError(f"token ID {int(array.max())} does not fit in uint32")
+    dtype = "uint16" if len(array) == 0 or int(array.max()) < 1 << 16 else "uint32"
     path = pathlib.Path(path)
-    atomic_write(path, lambda f: array.astype(DTYPES[dtype]).tofile(f))
-    return _write_sidecar(path, dtype, len(array), encoding)
+    _write_pair(path, lambda f: array.astype(DTYPES[dtype]).tofile(f), lambda: (dtype, len(array), name))
+    return sidecar_path(path)
+
+
+def encoding_label(encoding) -> str | None:
+    """What a sidecar records as the encoding: a name, or None.
+
+    "gpt2" -> "gpt2"; an `Encoding` -> its name, unless it takes the name of a built-in
+    encoding without being it (a vocabulary trained and named "gpt2" would be decoded with
+    the real GPT-2 later): that is a ValueError.
+    """
+    from npllm.bpe import Encoding, get_encoding, list_encoding_names
+
+    if encoding is None or isinstance(encoding, str):
+        return encoding
+    if not isinstance(encoding, Encoding):
+        raise TypeError(f"encoding must be a name (str), an Encoding or None, got {type(encoding).__name__}")
+    name = encoding.name
+    if name in list_encoding_names():
+        builtin = get_encoding(name)
+        same = encoding is builtin or (
+            encoding.pat_str == builtin.pat_str
+            and encoding.special_tokens == builtin.special_tokens
+            and encoding.mergeable_ranks == builtin.mergeable_ranks
+        )
+        if not same:
+            raise ValueError(
+                f"the encoding is named {name!r}, as the built-in one, but its vocabulary differs: a token file "
+                f"would say {name!r} and be decoded with the built-in {name}; give it another name"
+            )
+    return name
 
 
 def load_tokens(path) -> np.ndarray:
@@ -86,21 +127,30 @@ def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "
     """Encode the UTF-8 text file `src` into the token file `dst`; returns the token count.
 
     The IDs are exactly those of encoding the whole file at once: chunks are cut only where
-    the split cannot change (`read_split_safe_chunks`). `workers` > 1 encodes chunks in that
-    many processes, in order. `special`: what to do with special-token text in the file:
-    "refuse" (a ValueError, as `encode`), "allow" (special tokens) or "ordinary" (text).
-    Nothing is written to `dst` unless the whole file encodes.
+    the split cannot change (`npllm.bpe.chunks`), and memory stays within a few chunks.
+    `workers` > 1 encodes chunks in that many processes, in order, at most two chunks per
+    worker in flight. `special`: what to do with special-token text in the file: "refuse"
+    (a ValueError, as `encode`, that gives its character position in the file), "allow"
+    (special tokens) or "ordinary" (text). Every byte of the file is text: "\\r\\n" stays
+    "\\r\\n", and a byte order mark is the character U+FEFF, as tiktoken encodes it.
+    Nothing is written to `dst` unless the whole file encodes; `dst` may not be `src`.
     """
     from npllm.bpe import Encoding, get_encoding
-    from npllm.bpe.patterns import read_split_safe_chunks
+    from npllm.bpe.chunks import read_split_safe_chunks
 
-    enc = encoding if isinstance(encoding, Encoding) else get_encoding(encoding)
     if special not in ("refuse", "allow", "ordinary"):
         raise ValueError(f'special must be "refuse", "allow" or "ordinary", got {special!r}')
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if isinstance(chunk_chars, bool) or not isinstance(chunk_chars, int) or chunk_chars < 1:
+        raise ValueError(f"chunk_chars must be an int >= 1, got {chunk_chars!r}")
+    enc = encoding if isinstance(encoding, Encoding) else get_encoding(encoding)
+    name = encoding_label(enc)
     src, dst = pathlib.Path(src), pathlib.Path(dst)
     total_bytes = src.stat().st_size
+    for out in (dst, sidecar_path(dst)):
+        if out.exists() and os.path.samefile(out, src):
+            raise ValueError(f"{out} is the text file {src} itself: writing it would destroy the input; give another -o")
     dtype = "uint16" if enc.max_token_value < 1 << 16 else "uint32"
     meter = ProgressLine(every_s=0.25) if progress else None
     count = 0
@@ -108,75 +158,114 @@ def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "
 
     def write(f) -> None:
         nonlocal count, done_bytes
-        chunks = read_split_safe_chunks(src, chunk_chars)
-        for n_bytes, ids in _encode_chunks(enc, chunks, special, workers):
+        specials = enc.special_tokens_set if special != "ordinary" else ()
+        chunks = read_split_safe_chunks(src, chunk_chars, specials, pat_str=enc.pat_str)
+        for n_bytes, ids in _encode_chunks(enc, _with_offsets(chunks), special, workers, str(src)):
             ids.astype(DTYPES[dtype]).tofile(f)
             count += len(ids)
             done_bytes += n_bytes
             if meter and meter.due():
                 meter.write(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
 
-    atomic_write(dst, write)
+    try:
+        _write_pair(dst, write, lambda: (dtype, count, name))
+    except BaseException:
+        if meter:
+            meter.abandon()
+        raise
     if meter:
         meter.close(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
-    _write_sidecar(dst, dtype, count, enc.name)
     return count
 
 
-def _encode_chunks(enc, chunks: Iterable[str], special: str, workers: int):
-    """(UTF-8 size, IDs as an array) per chunk, in order; in `workers` processes if more than one."""
+def _with_offsets(chunks: Iterable[str]):
+    """(character offset in the file, chunk) for each chunk."""
+    offset = 0
+    for text in chunks:
+        yield offset, text
+        offset += len(text)
+
+
+def _encode_chunks(enc, chunks, special: str, workers: int, where: str):
+    """(UTF-8 size, IDs as an array) per (offset, chunk), in order; in `workers` processes if
+    more than one, with at most 2 * workers chunks in flight (memory stays bounded)."""
     if workers == 1:
-        for text in chunks:
-            yield _encode_one(enc, text, special)
+        for offset, text in chunks:
+            yield _encode_one(enc, text, special, offset, where)
         return
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(workers, initializer=_worker_init, initargs=(enc, special)) as pool:
-        yield from pool.imap(_worker_encode, chunks)  # in input order
+    with context.Pool(workers, initializer=_worker_init, initargs=(enc, special, where)) as pool:
+        in_flight = collections.deque()  # AsyncResults, in input order
+        for item in chunks:
+            in_flight.append(pool.apply_async(_worker_encode, (item,)))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().get()
+        while in_flight:
+            yield in_flight.popleft().get()
 
 
-def _encode_one(enc, text: str, special: str) -> tuple[int, np.ndarray]:
-    if special == "allow":
-        ids = enc.encode(text, allowed_special="all")
-    elif special == "ordinary":
-        ids = enc.encode_ordinary(text)
-    else:
-        ids = enc.encode(text)
+def _encode_one(enc, text: str, special: str, offset: int, where: str) -> tuple[int, np.ndarray]:
+    from npllm.bpe.encoding import DisallowedSpecialToken
+
+    try:
+        if special == "allow":
+            ids = enc.encode(text, allowed_special="all")
+        elif special == "ordinary":
+            ids = enc.encode_ordinary(text)
+        else:
+            ids = enc.encode(text)
+    except DisallowedSpecialToken as e:  # its position counts from the chunk: make it the file's
+        position = offset + e.position
+        raise DisallowedSpecialToken(
+            f"{where} holds the special token {e.token!r} at character {position:,}; pass special=\"allow\" "
+            f"to encode it as that token, or special=\"ordinary\" to encode it as text",
+            e.token,
+            position,
+        ) from None
     return len(text.encode("utf-8", errors="surrogatepass")), np.asarray(ids, dtype=np.int64)
 
 
-_worker_state: tuple | None = None  # (Encoding, special) in each worker process
+_worker_state: tuple | None = None  # (Encoding, special, file name) in each worker process
 
 
-def _worker_init(enc, special: str) -> None:
+def _worker_init(enc, special: str, where: str) -> None:
     global _worker_state
-    _worker_state = (enc, special)
+    _worker_state = (enc, special, where)
+    # The parent handles Ctrl-C and SIGTERM and ends the pool; a worker just stops, silently.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _worker_encode(text: str) -> tuple[int, np.ndarray]:
-    enc, special = _worker_state
-    return _encode_one(enc, text, special)
+def _worker_encode(item: tuple[int, str]) -> tuple[int, np.ndarray]:
+    enc, special, where = _worker_state
+    offset, text = item
+    return _encode_one(enc, text, special, offset, where)
 
 
-def _write_sidecar(path: pathlib.Path, dtype: str, count: int, encoding: str | None) -> pathlib.Path:
-    side = sidecar_path(path)
-    meta = {"format": FORMAT, "dtype": dtype, "count": count, "encoding": encoding, "byteorder": "little"}
-    atomic_write(side, lambda f: f.write(json.dumps(meta, indent=1).encode("utf-8") + b"\n"))
-    return side
-
-
-def atomic_write(path: pathlib.Path, write) -> None:
-    """write(f) into a temporary file beside `path`, renamed over it only if write succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=path.name + ".", suffix=".part")
+def _write_pair(path: pathlib.Path, write_data, sidecar_fields) -> None:
+    """The token file (write_data(f)) and then its sidecar (sidecar_fields() -> dtype, count,
+    encoding), each to a temporary file; both renamed into place only when both are whole."""
+    data, side = AtomicFile(path), None
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
+        write_data(data.file)
+        dtype, count, encoding = sidecar_fields()
+        meta = {"format": FORMAT, "dtype": dtype, "count": count, "encoding": encoding, "byteorder": "little"}
+        side = AtomicFile(sidecar_path(path))
+        side.file.write(json.dumps(meta, indent=1).encode("utf-8") + b"\n")
     except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
+        data.discard()
+        if side:
+            side.discard()
         raise
+    try:
+        data.commit()
+    except BaseException:
+        side.discard()
+        raise
+    side.commit()
 
 
 def _encode_status(done_bytes: int, total_bytes: int, tokens: int, elapsed: float) -> str:

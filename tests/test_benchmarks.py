@@ -28,7 +28,7 @@ from benchmarks import __main__ as runner  # noqa: E402
 from benchmarks import common  # noqa: E402
 from benchmarks.common import Result  # noqa: E402
 
-MODULES = {"bench_embedding", "bench_encode", "bench_loader", "bench_startup", "bench_train"}
+MODULES = {"bench_chunks", "bench_embedding", "bench_encode", "bench_loader", "bench_startup", "bench_train"}
 MACHINE = {"date": "2026-11-27T14:27:07+00:00", "cpu": "AMD EPYC", "numpy": "2.4.6"}
 
 
@@ -247,7 +247,7 @@ def test_an_unknown_module_is_an_error_that_names_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
         runner.parse_args(["--only", "nope"])
     assert exit_info.value.code == 2
-    assert "no benchmark module 'bench_nope'; known: bench_embedding" in capsys.readouterr().err
+    assert "no benchmark module 'bench_nope'; known: bench_chunks, bench_embedding" in capsys.readouterr().err
 
 
 def test_every_bench_module_has_what_the_runner_calls():

@@ -3,24 +3,29 @@ encoder.json + vocab.bpe; every bad line reported with its line number; never pi
 
 A `.npllm-bpe` file, line by line:
 
-    1  npllm-bpe v1
-    2  {"name": ..., "pat_str": ..., "special_tokens": {...}, "explicit_n_vocab": ...}
+    1  npllm-bpe v2
+    2  {"name": ..., "pat_str": ..., "special_tokens": {...}, "explicit_n_vocab": ...,
+        "n_ranks": 259, "rank_gaps": false, "ranks_sha256": "..."}
     3  base64(token of rank 0) 0
     4  base64(token of rank 1) 1
     ...
 """
 
 import base64
+import hashlib
 import json
+import os
 import pathlib
 import re
 import shutil
+import stat
+import warnings
 
 import pytest
 
 import npllm
 import npllm.data
-from npllm.bpe.files import MAGIC, load_gpt2_ranks
+from npllm.bpe.files import MAGIC, AtomicFile, atomic_write, load_gpt2_ranks
 from reference import tiktoken_encoding, tiktoken_module
 
 NPLLM_SOURCE = pathlib.Path(npllm.__file__).parent
@@ -84,11 +89,14 @@ def test_saved_file_layout(tmp_path, gpt2):
     gpt2.save(path)
     raw = path.read_bytes()
     lines = raw.decode("utf-8").split("\n")
-    assert lines[0] == MAGIC == "npllm-bpe v1"
+    assert lines[0] == MAGIC == "npllm-bpe v2"
     header = json.loads(lines[1])
     assert header["name"] == "gpt2"
     assert header["pat_str"] == npllm.GPT2_PATTERN
     assert header["special_tokens"] == {"<|endoftext|>": 50256}
+    assert (header["n_ranks"], header["rank_gaps"]) == (50256, False)
+    rank_part = raw.split(b"\n", 2)[2]  # what `tail -n +3 FILE | sha256sum` hashes
+    assert header["ranks_sha256"] == hashlib.sha256(rank_part).hexdigest()
     assert lines[-1] == ""  # ends with a newline
     assert len(lines) == 2 + 50256 + 1
     assert lines[2] == rank_line(b"!", 0)
@@ -190,7 +198,7 @@ def corrupt(lines, number, new):
 @pytest.mark.parametrize(
     ("line", "new", "what"),
     [
-        (1, "npllm-bpe v2", "bad magic"),
+        (1, "npllm-bpe v3", "bad magic"),
         (1, "YQ== 0", "no magic (a .tiktoken file)"),
         (2, '{"name": "tiny", "pat_str": ', "bad JSON header"),
         (2, "[1, 2, 3]", "header not an object"),
@@ -250,18 +258,190 @@ def test_header_but_no_ranks(tmp_path, tiny_file):
         npllm.load_encoding(path)
 
 
-def test_a_deleted_rank_line_disagrees_with_explicit_n_vocab(tmp_path, tiny_file):
+def test_a_deleted_rank_line_disagrees_with_the_count(tmp_path, tiny_file):
     _, lines = tiny_file
     path = write_lines(tmp_path / "gap.npllm-bpe", corrupt(lines, 100, None))
-    with pytest.raises(ValueError, match="explicit_n_vocab"):
+    with pytest.raises(ValueError, match="259 rank lines, the file has 258") as info:
         npllm.load_encoding(path)
+    assert str(path) in str(info.value)
 
 
-def test_truncated_file_disagrees_with_explicit_n_vocab(tmp_path, tiny_file):
+def test_truncated_file_disagrees_with_the_count(tmp_path, tiny_file):
     _, lines = tiny_file
     path = write_lines(tmp_path / "cut.npllm-bpe", lines[:-3])
-    with pytest.raises(ValueError, match="explicit_n_vocab"):
+    with pytest.raises(ValueError, match="truncated"):
         npllm.load_encoding(path)
+
+
+# --- issue 13, item 4: a count and a checksum in the header ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_300(prose_text, tmp_path_factory):
+    """A 300-token model with <|endoftext|> (ID 300), saved: (path, lines), 302 lines in all."""
+    path = tmp_path_factory.mktemp("m300") / "m300.npllm-bpe"
+    npllm.train_bpe(prose_text, 300, special_tokens=["<|endoftext|>"]).save(path)
+    return path, path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def test_the_issues_truncated_model_is_refused(tmp_path, model_300):
+    # v1 loaded the first 282 lines as a model of 280 ranks that still said n_vocab=301
+    path, lines = model_300
+    assert len(lines) == 302 and npllm.load_encoding(path).n_vocab == 301
+    cut = write_lines(tmp_path / "cut.npllm-bpe", lines[:282])
+    with pytest.raises(ValueError) as info:
+        npllm.load_encoding(cut)
+    assert str(cut) in str(info.value) and "300 rank lines, the file has 280" in str(info.value)
+
+
+def test_an_edited_rank_is_refused_by_the_checksum(tmp_path, model_300):
+    _, lines = model_300
+    a, b = lines[2 + 260].split(), lines[2 + 261].split()  # swap the ranks of two merged tokens
+    edited = corrupt(corrupt(lines, 3 + 260, f"{a[0]} {b[1]}"), 3 + 261, f"{b[0]} {a[1]}")
+    path = write_lines(tmp_path / "edited.npllm-bpe", edited)
+    with pytest.raises(ValueError, match="checksum") as info:
+        npllm.load_encoding(path)
+    assert str(path) in str(info.value)
+
+
+def test_line_ends_and_blank_lines_do_not_change_the_checksum(tmp_path, model_300):
+    # the checksum is of the rank lines as saved; a copy with CRLF line ends has the same ranks
+    path, lines = model_300
+    crlf = tmp_path / "crlf.npllm-bpe"
+    crlf.write_bytes(("\r\n".join(lines[:100]) + "\r\n\r\n" + "\r\n".join(lines[100:]) + "\r\n").encode("utf-8"))
+    assert npllm.load_encoding(crlf).mergeable_ranks == npllm.load_encoding(path).mergeable_ranks
+
+
+@pytest.mark.parametrize("rank", [2**32, 99999999999999999999999999])
+def test_a_rank_past_uint32_is_refused_with_its_line(tmp_path, tiny_file, rank):
+    # v1 took 99999999999999999999999999 and reported n_vocab=1e26
+    _, lines = tiny_file
+    path = write_lines(tmp_path / "huge.npllm-bpe", corrupt(lines, len(lines), rank_line(b"  ", rank)))
+    with pytest.raises(ValueError, match=rf"line {len(lines)}\b.*2\*\*32"):
+        npllm.load_encoding(path)
+    with pytest.raises(ValueError, match="2\\*\\*32"):  # and in a .tiktoken file
+        npllm.load_tiktoken_bpe(write_lines(tmp_path / "huge.tiktoken", [rank_line(b"a", 0), rank_line(b"b", rank)]))
+
+
+def test_the_largest_uint32_rank_loads(tmp_path):
+    path = write_lines(tmp_path / "top.tiktoken", [rank_line(b"a", 0), rank_line(b"b", 2**32 - 1)])
+    assert npllm.load_tiktoken_bpe(path) == {b"a": 0, b"b": 2**32 - 1}
+
+
+def header_and_ranks(lines):
+    return json.loads(lines[1]), lines[2:]
+
+
+def with_header(lines, **changes):
+    header, ranks = header_and_ranks(lines)
+    return [lines[0], json.dumps({**header, **changes}), *ranks]
+
+
+def test_gaps_are_refused_unless_the_header_says_they_are_intended(tmp_path, tiny_file):
+    _, lines = tiny_file
+    header, ranks = header_and_ranks(lines)
+    moved = ranks[:-1] + [rank_line(b"  ", 300)]  # the last rank 258 becomes 300: 258..299 missing
+    sha = hashlib.sha256(("\n".join(moved) + "\n").encode()).hexdigest()
+    gap = write_lines(tmp_path / "gap.npllm-bpe", [MAGIC, json.dumps({**header, "ranks_sha256": sha,
+                                                                     "explicit_n_vocab": None}), *moved])
+    with pytest.raises(ValueError, match="rank 258 is missing"):
+        npllm.load_encoding(gap)
+    intended = write_lines(tmp_path / "intended.npllm-bpe", with_header(
+        [MAGIC, json.dumps({**header, "ranks_sha256": sha, "explicit_n_vocab": None}), *moved], rank_gaps=True))
+    assert npllm.load_encoding(intended).mergeable_ranks[b"  "] == 300
+
+
+def test_an_encoding_with_gaps_saves_and_loads(tmp_path):
+    enc = tiny_encoding(mergeable_ranks={**{bytes([b]): b for b in range(256)}, b"ab": 1000},
+                        special_tokens={}, explicit_n_vocab=None)
+    path = tmp_path / "gaps.npllm-bpe"
+    enc.save(path)
+    header = json.loads(path.read_text(encoding="utf-8").split("\n")[1])
+    assert (header["n_ranks"], header["rank_gaps"]) == (257, True)
+    assert npllm.load_encoding(path).mergeable_ranks == enc.mergeable_ranks
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("n_ranks", None, "n_ranks"), ("n_ranks", "259", "n_ranks"), ("n_ranks", True, "n_ranks"),
+    ("rank_gaps", None, "rank_gaps"), ("rank_gaps", 0, "rank_gaps"),
+    ("ranks_sha256", None, "ranks_sha256"), ("ranks_sha256", "abc", "ranks_sha256"),
+    ("explicit_n_vocab", 2**33, "explicit_n_vocab"), ("special_tokens", {"<|endoftext|>": 2**32}, "2\\*\\*32"),
+])
+def test_a_v2_header_with_a_bad_field(tmp_path, tiny_file, field, value, words):
+    _, lines = tiny_file
+    path = write_lines(tmp_path / "bad.npllm-bpe", with_header(lines, **{field: value}))
+    with pytest.raises(ValueError, match=words):
+        npllm.load_encoding(path)
+
+
+def test_a_v1_file_loads_with_a_warning(tmp_path, tiny_file):
+    _, lines = tiny_file
+    header, ranks = header_and_ranks(lines)
+    v1 = {"name": header["name"], "pat_str": header["pat_str"], "special_tokens": header["special_tokens"]}
+    path = write_lines(tmp_path / "old.npllm-bpe", ["npllm-bpe v1", json.dumps(v1), *ranks[:-1]])  # cut, too
+    with pytest.warns(UserWarning, match="v1") as caught:
+        enc = npllm.load_encoding(path)
+    assert str(path) in str(caught[0].message)
+    assert len(enc.mergeable_ranks) == 258  # a v1 file cannot know it was cut: hence the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        npllm.load_encoding(tiny_file[0])  # a v2 file: no warning
+
+
+def test_a_rank_part_of_a_v2_file_is_still_a_tiktoken_file(tmp_path, model_300, monkeypatch):
+    tiktoken = tiktoken_module()
+    path, _ = model_300
+    rank_part = tmp_path / "m300.tiktoken"
+    rank_part.write_bytes(path.read_bytes().split(b"\n", 2)[2])
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")
+    assert tiktoken.load.load_tiktoken_bpe(str(rank_part)) == npllm.load_encoding(path).mergeable_ranks
+
+
+# --- issue 13, item 6: a file written whole ends as open(path, "w") would leave it -------------
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield 0o027
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_file_gets_the_umasks_mode(tmp_path, umask_027):
+    with open(tmp_path / "plain", "w"):
+        pass
+    tiny_encoding().save(tmp_path / "m.npllm-bpe")
+    atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
+    assert mode(tmp_path / "plain") == 0o640  # 0o666 & ~0o027
+    assert mode(tmp_path / "m.npllm-bpe") == mode(tmp_path / "m.vocab") == mode(tmp_path / "a.bin") == 0o640
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path, umask_027):
+    for name, wanted in (("m.npllm-bpe", 0o644), ("m.vocab", 0o604)):
+        (tmp_path / name).write_bytes(b"old")
+        os.chmod(tmp_path / name, wanted)
+    tiny_encoding().save(tmp_path / "m.npllm-bpe")
+    assert (mode(tmp_path / "m.npllm-bpe"), mode(tmp_path / "m.vocab")) == (0o644, 0o604)
+    assert npllm.load_encoding(tmp_path / "m.npllm-bpe").n_vocab == 260
+
+
+def test_a_link_is_written_through_as_open_does(tmp_path):
+    target = tmp_path / "real.bin"
+    target.write_bytes(b"old")
+    (tmp_path / "link.bin").symlink_to(target)
+    atomic_write(tmp_path / "link.bin", lambda f: f.write(b"new"))
+    assert (tmp_path / "link.bin").is_symlink() and target.read_bytes() == b"new"
+
+
+def test_a_discarded_file_leaves_nothing(tmp_path):
+    f = AtomicFile(tmp_path / "x.bin")
+    f.file.write(b"half")
+    f.discard()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_not_utf8_header(tmp_path, tiny_file):

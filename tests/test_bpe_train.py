@@ -11,10 +11,12 @@ known answer.
 """
 
 import functools
+import io
 import re
 import warnings
 from collections import Counter
 
+import numpy as np
 import pytest
 import regex
 from hypothesis import given, settings
@@ -25,9 +27,11 @@ import npllm
 import npllm.bpe.train as train
 import npllm.data
 from npllm import CL100K_PATTERN, GPT2_PATTERN
+from npllm.bpe.chunks import read_split_safe_chunks, safe_cuts
 from npllm.bpe.files import render_token
-from npllm.bpe.train import count_pieces, learn_merges, ranks_from_merges, read_split_safe_chunks
+from npllm.bpe.train import count_pieces, learn_merges, ranks_from_merges
 from npllm.bpe.train_reference import learn_merges_reference
+from npllm.progress import ProgressLine
 
 PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN}
 EOT = "<|endoftext|>"
@@ -287,10 +291,8 @@ def test_split_safe_chunks_give_the_pieces_of_the_whole_file(large_file, large_t
     chunks = list(read_split_safe_chunks(large_file, chunk_chars=chunk_chars))
     assert len(chunks) >= len(large_text) // (2 * chunk_chars)  # really in chunks
     assert "".join(chunks) == large_text
-    for left, right in zip(chunks, chunks[1:]):  # cut after "y\n" (not before "/"), or between "y" and " 1"
-        assert (left.endswith("\n") and not left[-2].isspace() and not right[0].isspace() and right[0] != "/") or (
-            right[0] == " " and not right[1].isspace() and not left[-1].isspace()
-        )
+    cuts = set(safe_cuts(large_text).tolist())  # every cut is one the rule allows (npllm/bpe/chunks.py)
+    assert all(sum(map(len, chunks[: k + 1])) in cuts for k in range(len(chunks) - 1))
     pat_str = PATTERNS[pattern]
     whole = count_pieces(large_text, pat_str)
     assert list(count_pieces(chunks, pat_str).items()) == list(whole.items())  # order too: it breaks ties
@@ -325,6 +327,7 @@ def test_a_path_trains_like_its_text(tmp_path, prose_text, large_file, large_tex
     assert npllm.train_bpe(path, 600).mergeable_ranks == npllm.train_bpe(prose_text, 600).mergeable_ranks
     # the same through many small chunks
     monkeypatch.setattr(train, "read_split_safe_chunks", functools.partial(read_split_safe_chunks, chunk_chars=1000))
+    assert train.read_split_safe_chunks.func.__module__ == "npllm.bpe.chunks"
     from_file = npllm.train_bpe(large_file, 500, pat_str=CL100K_PATTERN)
     assert from_file.mergeable_ranks == npllm.train_bpe(large_text, 500, pat_str=CL100K_PATTERN).mergeable_ranks
 
@@ -401,6 +404,46 @@ def test_an_empty_file_is_reported_as_empty(tmp_path):
         npllm.train_bpe(empty, 300)
 
 
+def test_a_text_of_special_tokens_only_says_so(tmp_path):
+    # before: "the training text is empty", though it was not
+    with pytest.raises(ValueError, match="only special tokens"):
+        npllm.train_bpe(EOT * 3, 300, special_tokens=[EOT])
+    path = tmp_path / "eot.txt"
+    path.write_text(EOT + EOT, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"only special tokens \(2 of them\)"):
+        npllm.train_bpe(path, 300, special_tokens=[EOT])
+
+
+@pytest.mark.parametrize("pat_str", ["", r"\b", "a*", "(?=x)", r"\s*"])
+def test_a_pattern_that_can_match_nothing_is_refused(pat_str):
+    # before: "" was a raw IndexError, and \b trained on nothing (every piece empty)
+    with pytest.raises(ValueError, match="empty string"):
+        npllm.train_bpe("hello world", 260, pat_str=pat_str)
+
+
+@pytest.mark.parametrize("vocab_size", [np.int64(300), np.int32(300), np.uint16(300)])
+def test_a_numpy_vocab_size_is_an_int(prose_text, vocab_size):
+    enc = npllm.train_bpe(prose_text, vocab_size)
+    assert enc.n_vocab == 300 and type(enc.n_vocab) is int
+    assert enc.mergeable_ranks == npllm.train_bpe(prose_text, 300).mergeable_ranks
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_harmony"])
+def test_a_builtin_name_is_refused(name):
+    # a token file made with it would say "gpt2" and be decoded with the real GPT-2
+    with pytest.raises(ValueError, match=f"{name!r} is a built-in"):
+        npllm.train_bpe("hello world", 260, name=name)
+
+
+def test_a_path_keeps_its_crlf_and_bom_as_its_text_does(tmp_path):
+    # every byte is text, as tiktoken sees it: a BOM is U+FEFF, "\r\n" stays
+    text = "\ufeffone line\r\ntwo lines\r\n" * 30
+    path = tmp_path / "bom.txt"
+    path.write_bytes(text.encode("utf-8"))
+    assert npllm.train_bpe(path, 265).mergeable_ranks == npllm.train_bpe(text, 265).mergeable_ranks
+    assert list(count_pieces(path, GPT2_PATTERN))[:2] == [b"\xef\xbb\xbf", b"one"]  # U+FEFF, a piece of its own
+
+
 def test_special_tokens_must_be_a_collection_of_distinct_names():
     with pytest.raises(TypeError, match=re.escape(f"[{EOT!r}]")):
         npllm.train_bpe("hello", 300, special_tokens=EOT)
@@ -431,9 +474,36 @@ def test_progress_is_one_line_on_stderr(capsys, prose_text):
     npllm.train_bpe(prose_text, 300, progress=True)
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.endswith("\n") and err.count("\n") == 1  # one line, rewritten in place with \r
-    last = err.rstrip("\n").split("\r")[-1]
-    assert "44/44" in last and "merges/s" in last
+    assert err.endswith("\n") and err.count("\n") == 1  # not a terminal: the last state only, no \r
+    assert "\r" not in err
+    assert "44/44" in err and "merges/s" in err
+
+
+def test_progress_off_a_terminal_has_no_carriage_returns():
+    # issue 13: "\r" lines piled up in log files; off a terminal a plain line at most every 10 s
+    log = io.StringIO()
+    meter = ProgressLine(every_s=0.0, log_every_s=0.0, stream=log)
+    meter.write("merges 1/3")
+    meter.close("merges 3/3")
+    assert log.getvalue() == "merges 1/3\nmerges 3/3\n"
+    assert not ProgressLine(stream=io.StringIO()).due()  # not again within 10 s
+
+
+def test_progress_on_a_terminal_is_one_line_rewritten():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    meter = ProgressLine(stream=tty)
+    meter.write("merges 1/3")
+    meter.close("merges 3/3")
+    assert tty.getvalue() == "\rmerges 1/3 \rmerges 3/3 \n"
+    failed = Terminal()
+    meter = ProgressLine(stream=failed)
+    meter.write("merges 1/3")
+    meter.abandon()  # the error that follows is the only line left
+    assert failed.getvalue() == "\rmerges 1/3 \r\x1b[K"
 
 
 def test_no_progress_means_silence(capsys, prose_text):

@@ -7,6 +7,7 @@ An argv is written as one string with {placeholders} for the files of the `paths
 ('' for an empty argument).
 """
 
+import hashlib
 import io
 import json
 import os
@@ -25,7 +26,9 @@ from npllm.cli import main
 
 NOT_UTF8 = b"\xff\xfe\x00bad"
 TEXT = "Hello, world. Hello again, world.\n"
-HEADER = {"name": "tiny", "pat_str": npllm.GPT2_PATTERN, "special_tokens": {}, "explicit_n_vocab": None}
+HEADER = {"name": "tiny", "pat_str": npllm.GPT2_PATTERN, "special_tokens": {}, "explicit_n_vocab": None,
+          # what a v2 header says about the one rank line "YQ== 0" that model_file writes by default
+          "n_ranks": 1, "rank_gaps": False, "ranks_sha256": hashlib.sha256(b"YQ== 0\n").hexdigest()}
 
 
 # --- the files the tables name --------------------------------------------------------------
@@ -194,6 +197,16 @@ CORRUPT_MODELS = [  # (file name, header, rank lines, words the message must hol
     ("special-id-text.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": "one"}}, ("YQ== 0",),
      ["special-id-text.npllm-bpe", "special_tokens"]),
     ("n-vocab-wrong.npllm-bpe", {**HEADER, "explicit_n_vocab": 5}, ("YQ== 0",), ["n-vocab-wrong.npllm-bpe", "explicit_n_vocab"]),
+    # issue 13, item 4: a rank past uint32, a cut or edited file, gaps, the v2 fields missing
+    ("huge-rank.npllm-bpe", HEADER, ("YQ== 99999999999999999999999999",), ["huge-rank.npllm-bpe", "line 3", "2**32"]),
+    ("huge-special.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": 2**40}}, ("YQ== 0",), ["huge-special", "2**32"]),
+    ("cut.npllm-bpe", {**HEADER, "n_ranks": 3}, ("YQ== 0",), ["cut.npllm-bpe", "3 rank lines", "truncated"]),
+    ("edited.npllm-bpe", HEADER, ("Yg== 0",), ["edited.npllm-bpe", "checksum", "edited"]),
+    ("gap.npllm-bpe", HEADER, ("YQ== 5",), ["gap.npllm-bpe", "rank 0 is missing", "rank_gaps"]),
+    ("no-count.npllm-bpe", {k: v for k, v in HEADER.items() if k != "n_ranks"}, ("YQ== 0",), ["no-count", "n_ranks"]),
+    ("no-checksum.npllm-bpe", {k: v for k, v in HEADER.items() if k != "ranks_sha256"}, ("YQ== 0",), ["ranks_sha256"]),
+    # item 13: a split pattern that can match the empty string
+    ("empty-pattern.npllm-bpe", {**HEADER, "pat_str": r"\b"}, ("YQ== 0",), ["empty-pattern.npllm-bpe", "empty string"]),
 ]
 
 
@@ -213,7 +226,19 @@ def test_a_model_file_is_fine_when_it_is_not_corrupt(capsys, tmp_path):
     # the control for the table above: the same header and rank line, read as a model
     path = model_file(tmp_path / "ok.npllm-bpe")
     assert main(["decode", "--ids", "0", "--encoding", str(path)]) == 0
-    assert capsys.readouterr().out == "a\n"
+    assert capsys.readouterr() == ("a\n", "")
+
+
+def test_a_v1_model_file_loads_with_a_one_line_warning(capsys, tmp_path):
+    # issue 13, item 4: old files (no count, no checksum) still load; the warning is one line, after the output
+    path = tmp_path / "old.npllm-bpe"
+    path.write_text("npllm-bpe v1\n" + json.dumps(HEADER) + "\nYQ== 0\n", encoding="utf-8")
+    assert main(["decode", "--ids", "0", "--encoding", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "a\n"
+    assert len(err.splitlines()) == 1 and err.startswith("npllm: warning: ") and "v1" in err and "old.npllm-bpe" in err
+    # and a failure with the same file is still the one error line, without the warning
+    fails_with_one_line(capsys, {"tmp": str(tmp_path)}, f"decode --ids 7 --encoding {path}", ["7"])
 
 
 # --- decode's .npy files ---------------------------------------------------------------------
@@ -472,3 +497,138 @@ def test_a_write_that_fails_part_way_leaves_no_file(tmp_path, tiny_model, argv, 
     result = run_npllm(*argv, cwd=tmp_path, file_size_limit=1000)  # every output here is larger
     assert_one_error_line(result, output)
     assert sorted(tmp_path.iterdir()) == before  # no partial output, no .part file
+
+
+# --- issue 13 --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def inputs(paths, tmp_path):
+    """`paths`, plus inputs whose names an output could take: a link to the text, a text file
+    named like a .vocab dump, one named .npy, one named like a sidecar."""
+    (tmp_path / "link.txt").symlink_to(paths["text"])
+    for name in ("m.vocab", "t.npy", "t.bin.json"):
+        (tmp_path / name).write_text(TEXT, encoding="utf-8")
+    return {**paths, "link": str(tmp_path / "link.txt")}
+
+
+SAME_FILE = [  # item 3: (argv, words the message must hold); every output here is an input
+    ("encode-file {text} -o {text}", ["hello.txt", "input"]),
+    ("encode-file {text} -o {link}", ["link.txt", "input"]),
+    ("encode-file {tmp}/t.bin.json -o {tmp}/t.bin", ["t.bin.json", "input"]),  # the sidecar
+    ("encode-file {text} --encoding {model} -o {model}", ["tiny.npllm-bpe", "input"]),
+    ("train-bpe {text} --vocab-size 260 -o {text}", ["hello.txt", "input"]),
+    ("train-bpe {tmp}/m.vocab --vocab-size 260 -o {tmp}/m.npllm-bpe", ["m.vocab", "input"]),  # the dump
+    ("encode {tmp}/t.npy --out {tmp}/t.npy", ["t.npy", "input"]),
+    ("encode --text a --encoding {model} --out {model}.npy", ["tiny.npllm-bpe.npy"]),  # control below
+]
+
+
+@pytest.mark.parametrize("template, words", SAME_FILE[:-1], ids=[t.split()[0] + f"-{i}" for i, (t, _) in enumerate(SAME_FILE[:-1])])
+def test_an_output_that_is_an_input_is_refused(capsys, inputs, template, words):
+    tmp = pathlib.Path(inputs["tmp"])
+    before = {p: p.read_bytes() for p in tmp.rglob("*") if p.is_file() and not p.is_socket()
+              and os.access(p, os.R_OK)}
+    fails_with_one_line(capsys, inputs, template, words)
+    assert {p: p.read_bytes() for p in before} == before  # no input changed
+
+
+@pytest.mark.parametrize("argv, words", [
+    ("train-bpe {text} --vocab-size 260 -o {tmp}/gpt2.npllm-bpe", ["'gpt2'", "built-in", "--name"]),
+    ("train-bpe {text} --vocab-size 260 -o {tmp}/x.npllm-bpe --name cl100k_base", ["--name", "'cl100k_base'"]),
+])
+def test_a_trained_vocabulary_cannot_take_a_builtin_name(capsys, paths, argv, words):
+    # item 5: `-o gpt2.npllm-bpe` named it gpt2, and its token files were decoded with the real GPT-2
+    fails_with_one_line(capsys, paths, argv, words)
+
+
+def test_a_builtin_file_name_is_fine_with_another_name(capsys, paths, tmp_path):
+    argv = ["train-bpe", paths["text"], "--vocab-size", "260", "-o", str(tmp_path / "gpt2.npllm-bpe"), "--name", "mine"]
+    assert main(argv + ["--quiet"]) == 0
+    assert npllm.load_encoding(tmp_path / "gpt2.npllm-bpe").name == "mine"
+
+
+@pytest.mark.parametrize("out, words", [
+    ("/dev/null", ["/dev/null", "not a regular file", "leave --out out"]),
+    ("{folder}", ["folder", "is a folder"]),
+])
+def test_encode_out_must_name_a_file(capsys, paths, out, words):
+    # item 11: --out /dev/null created /dev/null.npy, and --out adir wrote adir.npy
+    existed = os.path.exists("/dev/null.npy")
+    fails_with_one_line(capsys, paths, f"encode --text a --out {out}", words)
+    assert not (tmp := pathlib.Path(paths["folder"])).with_name("folder.npy").exists() and list(tmp.iterdir()) == []
+    assert os.path.exists("/dev/null.npy") == existed
+
+
+def test_a_token_file_without_its_sidecar_says_so(capsys, paths, tmp_path):
+    # item 14: `batches x.bin` without x.bin.json said "not UTF-8 text"
+    npllm.save_tokens(tmp_path / "x.bin", list(range(50_000, 50_100)), encoding="gpt2")
+    (tmp_path / "x.bin.json").unlink()
+    fails_with_one_line(capsys, paths, f"batches {tmp_path}/x.bin", ["x.bin.json", "missing"])
+    (tmp_path / "x.tokens").write_bytes((tmp_path / "x.bin").read_bytes())  # another name, bytes not UTF-8
+    fails_with_one_line(capsys, paths, f"batches {tmp_path}/x.tokens", ["not UTF-8", "x.tokens.json", "sidecar"])
+
+
+def test_decode_knows_a_npy_file_by_its_content(capsys, tmp_path):
+    # item 14: `decode IDS.NPY` was read as text
+    with open(tmp_path / "IDS.NPY", "wb") as f:  # np.save(path) would add ".npy"
+        np.save(f, np.array([31373, 995]))
+    for name in ("IDS.NPY", "ids.bin"):
+        if name != "IDS.NPY":
+            (tmp_path / name).write_bytes((tmp_path / "IDS.NPY").read_bytes())
+        assert main(["decode", str(tmp_path / name)]) == 0
+        assert capsys.readouterr().out == "hello world\n"
+
+
+@pytest.mark.parametrize("argv", [
+    "encode {text} --text hello", "show {text} --text hello", "encode - --text hello", "decode {text} --ids 1",
+])
+def test_a_file_and_text_both_given_is_refused(capsys, paths, argv):
+    # item 14: `encode FILE --text X` ignored FILE
+    fails_with_one_line(capsys, paths, argv, ["not both"])
+
+
+@pytest.mark.parametrize("option", ["--stride", "--batch-size", "--show"])
+def test_huge_batch_numbers_are_numbers(capsys, paths, option):
+    # item 10: --stride 99999999999999999999999 was an OverflowError deep in NumPy
+    code = main(["batches", paths["text"], "--max-length", "2", option, "99999999999999999999999"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and "batch 0: inputs" in out
+
+
+def test_outputs_get_the_permissions_open_would_give(capsys, paths, tmp_path):
+    # item 6: outputs were 0600 whatever the umask; an overwritten 0644 file became 0600
+    old = os.umask(0o002)
+    try:
+        assert main(["encode", "--text", "hi", "--out", str(tmp_path / "ids.npy")]) == 0
+        assert main(["encode-file", paths["text"], "-o", str(tmp_path / "t.bin"), "--quiet"]) == 0
+        for name in ("ids.npy", "t.bin", "t.bin.json"):
+            assert oct(os.stat(tmp_path / name).st_mode & 0o777) == oct(0o664), name
+        os.chmod(tmp_path / "ids.npy", 0o600)
+        assert main(["encode", "--text", "hi", "--out", str(tmp_path / "ids.npy")]) == 0
+        assert oct(os.stat(tmp_path / "ids.npy").st_mode & 0o777) == oct(0o600)
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_leaves_no_part_file(tmp_path, workers):
+    # item 14: SIGTERM left t.bin.*.part behind; it is handled as Ctrl-C is: undone, one line
+    import signal
+    import time
+
+    (tmp_path / "big.txt").write_text("Hello, world. Hello again, world 12345!\n" * 150_000, encoding="utf-8")
+    root = str(pathlib.Path(npllm.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-m", "npllm", "encode-file", "big.txt", "-o", "t.bin", "--quiet",
+                              "--workers", workers], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("*.part")) and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    if child.returncode == 0:
+        pytest.skip("the encoding finished before the signal came")
+    assert child.returncode == 143 and err == "npllm: terminated\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]

@@ -631,3 +631,23 @@ def test_random_batches_reject_bad_ids():
     with pytest.raises(ValueError) as info:
         random_batches([1, 2, 3, 4], 2, max_length=4)
     assert "4" in str(info.value) and "5" in str(info.value)
+
+
+# --- issue 13, item 10: sizes past int64 are sizes, not tracebacks ---------------------------------
+
+
+@pytest.mark.parametrize("stride", [2**63, 2**64, 10**30])
+def test_a_stride_past_int64_gives_the_one_window(stride):
+    # before: OverflowError while iterating (window index * stride in int64)
+    ds = GPTDataset(list(range(100)), 4, stride)
+    assert len(ds) == 1 and ds.stride == stride
+    loader = DataLoader(ds, batch_size=2, shuffle=True, seed=0)
+    assert [(x.tolist(), y.tolist()) for x, y in loader] == [([[0, 1, 2, 3]], [[1, 2, 3, 4]])]
+    assert ds.gather(np.array([0]))[0].tolist() == [[0, 1, 2, 3]]
+
+
+def test_a_batch_size_past_any_float_is_one_batch():
+    loader = DataLoader(GPTDataset(list(range(100)), 4, 30), batch_size=10**400)
+    assert len(loader) == 1
+    (x, _), = list(loader)
+    assert x.shape == (4, 4)

@@ -337,3 +337,130 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path, capsys, prose_text, g
     assert out == ""
     assert f"{count:,} tokens" in err and "MB" in err
     assert count == len(gpt2.encode(prose_text)) and os.path.getsize(tmp_path / "v.bin") == 2 * count
+
+
+# --- issue 13 ------------------------------------------------------------------------------
+
+
+def test_encode_file_refuses_to_write_over_its_input(tmp_path):
+    # item 3: `encode-file a.txt -o a.txt` replaced the text with its tokens
+    src = tmp_path / "a.txt"
+    src.write_text("hello world", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(src)
+    for dst in (src, tmp_path / "link.txt"):  # the file itself, by its name or through a link
+        with pytest.raises(ValueError, match="destroy the input"):
+            encode_file(src, dst, "gpt2")
+    side_src = tmp_path / "t.bin.json"  # the sidecar of the output is the input
+    side_src.write_text("hello", encoding="utf-8")
+    with pytest.raises(ValueError, match="destroy the input"):
+        encode_file(side_src, tmp_path / "t.bin", "gpt2")
+    assert src.read_text(encoding="utf-8") == "hello world" and side_src.read_text(encoding="utf-8") == "hello"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "link.txt", "t.bin.json"]
+
+
+@pytest.mark.parametrize("chunk_chars", [0, -1, 1.5, True, "1000"])
+def test_chunk_chars_must_be_a_positive_int(tmp_path, chunk_chars):
+    # item 8: chunk_chars=0 wrote an empty, valid-looking token file
+    src = tmp_path / "t.txt"
+    src.write_text("hello world", encoding="utf-8")
+    with pytest.raises(ValueError, match="chunk_chars"):
+        encode_file(src, tmp_path / "t.bin", "gpt2", chunk_chars=chunk_chars)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_refused_special_token_is_placed_in_the_file(tmp_path, stdlib_text, workers):
+    # item 7: the position counted from the chunk ("character 402,852" for one at 2,500,000)
+    text = stdlib_text[:200_000]
+    src = tmp_path / "late.txt"
+    src.write_text(text + "<|endoftext|>", encoding="utf-8", newline="")
+    with pytest.raises(npllm.bpe.encoding.DisallowedSpecialToken) as info:
+        encode_file(src, tmp_path / "late.bin", "gpt2", workers=workers, chunk_chars=5000)
+    assert info.value.position == len(text)
+    assert "late.txt" in str(info.value) and f"character {len(text):,}" in str(info.value)
+
+
+def test_bad_utf8_is_placed_in_the_file(tmp_path, stdlib_text):
+    text = stdlib_text[:50_000]
+    src = tmp_path / "bad.txt"
+    src.write_bytes(text.encode("utf-8") + b"\xff")
+    with pytest.raises(ValueError, match=f"byte {len(text.encode('utf-8')):,}"):
+        encode_file(src, tmp_path / "bad.bin", "gpt2", chunk_chars=3000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt"]
+
+
+@pytest.mark.parametrize("encoding, error", [(5, TypeError), (b"gpt2", TypeError), (["gpt2"], TypeError)])
+def test_save_tokens_checks_the_encoding_before_writing(tmp_path, encoding, error):
+    # item 12: encoding=<an Encoding> raised after the .bin was written; encoding=5 was accepted
+    with pytest.raises(error, match="encoding"):
+        npllm.save_tokens(tmp_path / "t.bin", [1, 2, 3], encoding=encoding)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_tokens_takes_an_encoding_object(tmp_path, gpt2):
+    npllm.save_tokens(tmp_path / "t.bin", [1, 2, 3], encoding=gpt2)
+    assert json.loads(sidecar(tmp_path / "t.bin").read_text())["encoding"] == "gpt2"
+
+
+def impostor() -> npllm.Encoding:
+    """A trained vocabulary that calls itself "gpt2"."""
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks[b"ab"] = 256
+    return npllm.Encoding("gpt2", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 257})
+
+
+def test_an_encoding_that_takes_a_builtin_name_is_refused(tmp_path):
+    # item 5: its token file would say "gpt2" and `npllm batches` would decode it with the real GPT-2
+    src = tmp_path / "t.txt"
+    src.write_text("abab", encoding="utf-8")
+    with pytest.raises(ValueError, match="'gpt2'.*differs"):
+        encode_file(src, tmp_path / "t.bin", impostor())
+    with pytest.raises(ValueError, match="'gpt2'.*differs"):
+        npllm.save_tokens(tmp_path / "u.bin", [256, 256], encoding=impostor())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+
+
+def test_a_failed_sidecar_leaves_no_token_file(tmp_path, monkeypatch):
+    # item 12: both files are written whole before either is put in place
+    import npllm.tokens as tokens
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tokens.json, "dumps", broken)
+    with pytest.raises(OSError):
+        npllm.save_tokens(tmp_path / "t.bin", [1, 2, 3], encoding="gpt2")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_token_files_get_the_permissions_open_would_give(tmp_path):
+    # item 6: they were 0600 whatever the umask, and an overwritten 0644 file became 0600
+    src = tmp_path / "t.txt"
+    src.write_text("hello world", encoding="utf-8")
+    old = os.umask(0o022)
+    try:
+        encode_file(src, tmp_path / "t.bin", "gpt2")
+        assert oct(os.stat(tmp_path / "t.bin").st_mode & 0o777) == oct(0o644)
+        assert oct(os.stat(sidecar(tmp_path / "t.bin")).st_mode & 0o777) == oct(0o644)
+        os.chmod(tmp_path / "t.bin", 0o664)
+        npllm.save_tokens(tmp_path / "t.bin", [1, 2])
+        assert oct(os.stat(tmp_path / "t.bin").st_mode & 0o777) == oct(0o664)
+    finally:
+        os.umask(old)
+
+
+def test_workers_get_at_most_two_chunks_each_ahead(tmp_path, gpt2):
+    # imap read the whole file ahead into the task queue; memory must stay within a few chunks
+    from npllm.tokens import _encode_chunks
+
+    read = []
+
+    def chunks():
+        for k in range(20):
+            read.append(k)
+            yield k * 10, f"chunk {k} "
+
+    results = _encode_chunks(gpt2, chunks(), "refuse", 2, "t.txt")
+    next(results)
+    assert len(read) <= 4
+    assert len(list(results)) == 19

@@ -7,25 +7,56 @@
 - `registry.py`  `get_encoding(name)` for every tiktoken encoding, from the bundled vocabularies
 - `models.py`    `encoding_for_model(model)`, `encoding_name_for_model(model)`: tiktoken's model table
 - `train.py`     `train_bpe`: learn your own merges, fast; `train_reference.py`: the same, slowly
+
+Each name below is imported on first use (as in `npllm/__init__.py`): encoding text never
+imports the trainer or the file writers.
 """
 
-from npllm.bpe.encoding import Encoding
-from npllm.bpe.files import load_encoding, load_tiktoken_bpe
-from npllm.bpe.models import encoding_for_model, encoding_name_for_model
-from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN
-from npllm.bpe.registry import get_encoding, list_encoding_names
-from npllm.bpe.train import train_bpe
+import sys as _sys
 
-__all__ = [
-    "Encoding",
-    "get_encoding",
-    "list_encoding_names",
-    "encoding_for_model",
-    "encoding_name_for_model",
-    "load_encoding",
-    "load_tiktoken_bpe",
-    "train_bpe",
-    "GPT2_PATTERN",
-    "CL100K_PATTERN",
-    "O200K_PATTERN",
-]
+# public name -> the module that defines it
+_SOURCES = {
+    "Encoding": "npllm.bpe.encoding",
+    "get_encoding": "npllm.bpe.registry",
+    "list_encoding_names": "npllm.bpe.registry",
+    "encoding_for_model": "npllm.bpe.models",
+    "encoding_name_for_model": "npllm.bpe.models",
+    "load_encoding": "npllm.bpe.files",
+    "load_tiktoken_bpe": "npllm.bpe.files",
+    "train_bpe": "npllm.bpe.train",
+    "GPT2_PATTERN": "npllm.bpe.patterns",
+    "CL100K_PATTERN": "npllm.bpe.patterns",
+    "O200K_PATTERN": "npllm.bpe.patterns",
+}
+
+# The submodules, so that `import npllm.bpe; npllm.bpe.files.X` works as it did when this
+# file imported them all.
+_SUBMODULES = frozenset(
+    {"chunks", "encoding", "files", "merge", "models", "patterns", "registry", "spaced", "train",
+     "train_reference", "unicode_classes"}
+)
+
+__all__ = list(_SOURCES)
+
+
+def __getattr__(name: str):
+    """`npllm.bpe.X` for a name not imported yet: import its module, keep the name here."""
+    if name in _SOURCES:
+        value = getattr(_imported(_SOURCES[name]), name)
+    elif name in _SUBMODULES:
+        value = _imported(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def _imported(module: str):
+    """The module, imported by the import statement's own machinery (importlib.import_module
+    would hide it from `python -X importtime`)."""
+    __import__(module)
+    return _sys.modules[module]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -23,6 +23,7 @@ import bisect
 import functools
 import operator
 import os
+import re
 import sys
 from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -30,7 +31,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import regex
 
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
-from npllm.bpe.patterns import PATTERNS_BY_NAME, compile_ascii, compile_pinned
+from npllm.bpe.patterns import PATTERNS_BY_NAME, PinnedPattern, compile_ascii, compile_pinned
 from npllm.bpe.spaced import SpacedChunkCache, chunk_values, group_by_leading_space
 
 PIECE_CACHE_BYTES = 1 << 25  # about 32 MB of remembered pieces; tinyshakespeare's 15,000 take 2.5 MB
@@ -148,10 +149,43 @@ class Encoding:
         explicit_n_vocab: int | None = None,
     ):
         _check_model(name, pat_str, mergeable_ranks, special_tokens)
+        self._setup(name, pat_str, dict(mergeable_ranks), dict(special_tokens), explicit_n_vocab)
+
+    @classmethod
+    def from_verified(
+        cls,
+        name: str,
+        *,
+        pat_str: str,
+        mergeable_ranks: dict[bytes, int],
+        special_tokens: Mapping[str, int],
+        explicit_n_vocab: int | None = None,
+    ) -> Encoding:
+        """An Encoding from a model already known to be good, built without the constructor's
+        checks: for `get_encoding`, whose rank files match their published sha256 and whose
+        patterns and special tokens are constants (tests/test_startup.py runs the full checks
+        on every one). Skipped: the per-rank type, sign and repeat checks, the trial of the
+        pattern, and the copy of `mergeable_ranks`, which the Encoding takes as its own (do
+        not change it afterwards). `explicit_n_vocab` is still checked. Anything else, use
+        `Encoding(...)`."""
+        enc = cls.__new__(cls)
+        enc._setup(name, pat_str, mergeable_ranks, dict(special_tokens), explicit_n_vocab)
+        return enc
+
+    def _setup(
+        self,
+        name: str,
+        pat_str: str,
+        mergeable_ranks: dict[bytes, int],
+        special_tokens: dict[str, int],
+        explicit_n_vocab: int | None,
+    ) -> None:
+        """The attributes, from a checked model. What the first encode of ASCII text does not
+        need is built on first use: the decoder, the `regex` form of the pattern, its `re` twin."""
         self.name = name
         self._pat_str = pat_str
-        self._mergeable_ranks = dict(mergeable_ranks)  # bytes -> int
-        self._special_tokens = dict(special_tokens)  # str -> int
+        self._mergeable_ranks = mergeable_ranks  # bytes -> int
+        self._special_tokens = special_tokens  # str -> int
         self._explicit_n_vocab = explicit_n_vocab
         self.max_token_value = max(
             max(self._mergeable_ranks.values(), default=-1),
@@ -164,11 +198,6 @@ class Encoding:
                     f"explicit_n_vocab={explicit_n_vocab} disagrees with the vocabulary: "
                     f"{n_tokens} tokens, highest ID {self.max_token_value}"
                 )
-        self._decoder = {rank: token for token, rank in self._mergeable_ranks.items()}  # int -> bytes
-        for text, i in self._special_tokens.items():  # two specials may share an ID: the first names it
-            self._decoder.setdefault(i, text.encode("utf-8"))
-        self._pattern = compile_pinned(pat_str)  # the known patterns with tiktoken's Unicode 16 classes
-        self._ascii_pattern = compile_ascii(pat_str)  # None unless the pattern is a known one
         self._piece_ids = PieceCache(self._mergeable_ranks)  # str -> tuple[int, ...]
         self._piece_bytes = PackedPieceCache(self._piece_ids)  # str -> uint32 bytes (encode_to_numpy)
         # Whole words in front of the pieces, for the patterns whose safe spaces are known (spaced.py).
@@ -176,6 +205,25 @@ class Encoding:
         self._spaced_ids = SpacedChunkCache(self._words_ids, self._chunk_ids)  # word -> IDs of " " + word
         self._spaced_bytes = SpacedChunkCache(self._words_bytes, self._chunk_bytes)  # word -> their uint32 bytes
         self._special_token_values = frozenset(self._special_tokens.values())  # IDs of special tokens
+
+    @functools.cached_property
+    def _decoder(self) -> dict[int, bytes]:
+        """int -> bytes, every token's; built on first use (a decode), in C: 5-10 ms for o200k."""
+        decoder = dict(zip(self._mergeable_ranks.values(), self._mergeable_ranks.keys()))
+        for text, i in self._special_tokens.items():  # two specials may share an ID: the first names it
+            decoder.setdefault(i, text.encode("utf-8"))
+        return decoder
+
+    @functools.cached_property
+    def _pattern(self) -> PinnedPattern | regex.Pattern:
+        """The split pattern, run with `regex`; the known patterns with tiktoken's Unicode 16
+        classes. Compiled on first use: text that is all ASCII never needs it."""
+        return compile_pinned(self._pat_str)
+
+    @functools.cached_property
+    def _ascii_pattern(self) -> re.Pattern | None:
+        """The `re` twin of a known pattern, for all-ASCII text (patterns.py); None for any other."""
+        return compile_ascii(self._pat_str)
 
     def __repr__(self) -> str:
         return f"Encoding({self.name!r}, n_vocab={self.n_vocab})"
@@ -778,13 +826,20 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
         raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
     if not isinstance(ranks, Mapping) or not isinstance(special_tokens, Mapping):
         raise TypeError("mergeable_ranks must map bytes to int and special_tokens str to int")
-    seen_ranks = set()  # (tiktoken's o200k_harmony gives <|endofprompt|> and <|reserved_200018|> one ID)
-    for token, rank in ranks.items():
-        if not isinstance(token, bytes) or not _is_int(rank) or rank < 0:
-            raise TypeError(f"mergeable_ranks must map bytes to int >= 0, got {token!r}: {rank!r}")
-        if rank in seen_ranks:
-            raise ValueError(f"mergeable_ranks gives rank {rank} to more than one token")
-        seen_ranks.add(rank)
+    # The usual case in C: bytes keys, int ranks >= 0, no rank twice (o200k: 8 ms, not 30).
+    # (tiktoken's o200k_harmony gives <|endofprompt|> and <|reserved_200018|> one ID: specials may share)
+    plain = set(map(type, ranks)) <= {bytes} and set(map(type, ranks.values())) <= {int}
+    if plain:
+        seen_ranks = set(ranks.values())
+        plain = len(seen_ranks) == len(ranks) and min(seen_ranks, default=0) >= 0
+    if not plain:  # something else (a bytes subclass, NumPy ints) or something wrong: one by one, to name it
+        seen_ranks = set()
+        for token, rank in ranks.items():
+            if not isinstance(token, bytes) or not _is_int(rank) or rank < 0:
+                raise TypeError(f"mergeable_ranks must map bytes to int >= 0, got {token!r}: {rank!r}")
+            if rank in seen_ranks:
+                raise ValueError(f"mergeable_ranks gives rank {rank} to more than one token")
+            seen_ranks.add(rank)
     for token, rank in special_tokens.items():
         if not isinstance(token, str) or not _is_int(rank) or rank < 0:
             raise TypeError(f"special_tokens must map str to int >= 0, got {token!r}: {rank!r}")

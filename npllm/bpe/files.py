@@ -4,24 +4,32 @@
 - GPT-2's published pair: `encoder.json` (token string -> ID, in the "byte-to-unicode"
   alphabet that makes every byte a printable character) and `vocab.bpe` (the merges, in
   order). `load_gpt2_ranks` turns them into byte ranks and checks one against the other.
-- npllm's `.npllm-bpe`: a first line `npllm-bpe v1`, one JSON line (name, pat_str,
-  special_tokens, explicit_n_vocab), then tiktoken's rank lines; plain text, never pickle.
+- npllm's `.npllm-bpe`: a first line `npllm-bpe v2`, one JSON line (name, pat_str,
+  special_tokens, explicit_n_vocab, and n_ranks, rank_gaps, ranks_sha256 to check the rest
+  against), then tiktoken's rank lines; plain text, never pickle. A v1 file (no count, no
+  checksum) still loads, with a warning.
 
-Every reader checks what it reads and reports a bad line with its line number.
+Every reader checks what it reads and reports a bad line with its line number. A rank or a
+special token's ID must be below 2**32: token files hold uint32 IDs, as tiktoken does.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import pathlib
-import tempfile
+import secrets
+import stat
+import warnings
 
 from npllm.bpe.merge import merge_reference
 
-MAGIC = "npllm-bpe v1"
+MAGIC = "npllm-bpe v2"
+MAGIC_V1 = "npllm-bpe v1"  # read, with a warning; never written
+MAX_ID = (1 << 32) - 1  # the largest rank or token ID: token files and tiktoken hold uint32
 
 
 def load_tiktoken_bpe(path) -> dict[bytes, int]:
@@ -30,14 +38,20 @@ def load_tiktoken_bpe(path) -> dict[bytes, int]:
     return parse_tiktoken_bpe(path.read_bytes(), str(path))
 
 
-def parse_tiktoken_bpe(content: bytes, source: str) -> dict[bytes, int]:
+def parse_tiktoken_bpe(content: bytes, source: str, *, verified: bool = False) -> dict[bytes, int]:
     """The bytes of a `.tiktoken` file -> {token bytes: rank}. b"aGk= 7\\n" -> {b"hi": 7}
 
     The fast path splits the whole file at once and decodes every token in C; it accepts
-    only what the line-by-line parser accepts (canonical base64, ranks >= 0, no repeats).
+    only what the line-by-line parser accepts (canonical base64, 0 <= rank < 2**32, no repeats).
     Anything else goes to that parser, which names the bad line.
+
+    `verified=True` is for content whose sha256 matched a known published file (what
+    `npllm.data.read_bytes` returns): those files are good (tests/test_startup.py parses each
+    with every check), so the checks are skipped, a third of the time (cl100k: 30 ms, not 50).
     """
     fields = content.split()
+    if verified:
+        return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
     if fields and len(fields) % 2 == 0:
         encoded = fields[0::2]
         try:
@@ -49,6 +63,7 @@ def parse_tiktoken_bpe(content: bytes, source: str) -> dict[bytes, int]:
             tokens is not None
             and all(map(bytes.__eq__, map(_b64, tokens), encoded))  # canonical: decodes back exactly
             and min(ranks) >= 0
+            and max(ranks) <= MAX_ID
             and len(set(ranks)) == len(ranks)
         ):
             table = dict(zip(tokens, ranks))
@@ -63,21 +78,46 @@ def _b64(token: bytes) -> bytes:
 
 def save_encoding(enc, path) -> pathlib.Path:
     """Write `enc` as a `.npllm-bpe` file (atomically: a temp file, then a rename), and a
-    readable `.vocab` dump beside it. Returns the path of the dump."""
+    readable `.vocab` dump beside it. Returns the path of the dump.
+
+    The header records how many rank lines follow (`n_ranks`), whether their ranks leave
+    gaps on purpose (`rank_gaps`) and the sha256 of the rank lines as written here
+    (`ranks_sha256`, which `tail -n +3 FILE | sha256sum` shows), so a truncated or edited
+    file is refused when it is read back.
+    """
+    ranked = sorted(enc.mergeable_ranks.items(), key=_by_rank)
+    too_large = [rank for _, rank in ranked[-1:] if rank > MAX_ID] + [
+        i for i in enc.special_tokens.values() if i > MAX_ID
+    ]
+    if too_large:
+        raise ValueError(f"token ID {too_large[0]:,} does not fit in 32 bits: a saved encoding holds IDs below 2**32")
+    body = rank_lines(ranked)
     header = {
         "name": enc.name,
         "pat_str": enc.pat_str,
         "special_tokens": enc.special_tokens,
         "explicit_n_vocab": enc._explicit_n_vocab,
+        "n_ranks": len(ranked),
+        "rank_gaps": bool(ranked) and ranked[-1][1] != len(ranked) - 1,
+        "ranks_sha256": hashlib.sha256(body).hexdigest(),
     }
-    lines = [MAGIC, json.dumps(header, ensure_ascii=False)]
-    ranked = sorted(enc.mergeable_ranks.items(), key=lambda item: item[1])
-    lines += [f"{base64.b64encode(token).decode('ascii')} {rank}" for token, rank in ranked]
     path = pathlib.Path(path)
-    _write_atomically(path, "\n".join(lines) + "\n")
-    dump = path.with_suffix(".vocab") if path.suffix != ".vocab" else path.with_name(path.name + ".txt")
+    head = (MAGIC + "\n" + json.dumps(header, ensure_ascii=False) + "\n").encode("utf-8")
+    atomic_write(path, lambda f: (f.write(head), f.write(body)))
+    dump = vocab_dump_path(path)
     _write_atomically(dump, vocab_dump(enc.mergeable_ranks, enc.special_tokens))
     return dump
+
+
+def vocab_dump_path(path) -> pathlib.Path:
+    """Where `save_encoding` puts the readable dump: "m.npllm-bpe" -> "m.vocab" ("m.vocab" -> "m.vocab.txt")."""
+    path = pathlib.Path(path)
+    return path.with_suffix(".vocab") if path.suffix != ".vocab" else path.with_name(path.name + ".txt")
+
+
+def rank_lines(ranked: list[tuple[bytes, int]]) -> bytes:
+    """tiktoken's rank lines, as `save_encoding` writes them. [(b"hi", 7)] -> b"aGk= 7\\n" """
+    return b"".join(_b64(token) + b" %d\n" % rank for token, rank in ranked)
 
 
 def vocab_dump(ranks: dict[bytes, int], special_tokens: dict[str, int]) -> str:
@@ -123,16 +163,31 @@ def recover_merges(ranks: dict[bytes, int]) -> dict[bytes, tuple[bytes, bytes]]:
 
 
 def load_encoding(path):
-    """Read a `.npllm-bpe` file back into an `Encoding`."""
+    """Read a `.npllm-bpe` file back into an `Encoding`.
+
+    A v2 file is checked against its header: as many rank lines as `n_ranks`, no gap in the
+    ranks unless `rank_gaps` says so, and the rank lines' sha256. A v1 file has none of
+    these: it loads with a warning (save it again to write v2).
+    """
     from npllm.bpe.encoding import Encoding
 
     path = pathlib.Path(path)
     with open(path, "rb") as f:
         first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
-        if first != MAGIC:
+        if first not in (MAGIC, MAGIC_V1):
             raise ValueError(f"{path}: line 1 is {first[:40]!r}, expected {MAGIC!r}: not an npllm BPE file")
-        header = _parse_header(f.readline(), path)
-        ranks = _parse_rank_lines(f, path, first_line_number=3)
+        header = _parse_header(f.readline(), path, checked=first == MAGIC)
+        body = f.read()
+    ranks = _parse_rank_lines(body.splitlines(), path, first_line_number=3)
+    if first == MAGIC:
+        _check_against_header(ranks, body, header, path)
+    else:
+        warnings.warn(
+            f"{path} is an npllm-bpe v1 file: it records no rank count or checksum, so a truncated "
+            f"or edited file cannot be told from a good one; load it and save it again to write v2",
+            UserWarning,
+            stacklevel=2,
+        )
     try:
         return Encoding(
             header["name"],
@@ -143,6 +198,33 @@ def load_encoding(path):
         )
     except (TypeError, ValueError) as e:  # the lines parse, but do not make a model: say which file
         raise ValueError(f"{path}: {e}") from None
+
+
+def _check_against_header(ranks: dict[bytes, int], body: bytes, header: dict, path) -> None:
+    """The rank lines of a v2 file against what its header says about them."""
+    n = header["n_ranks"]
+    if len(ranks) != n:
+        how = "truncated" if len(ranks) < n else "added to"
+        raise ValueError(
+            f"{path}: the header says {n:,} rank lines, the file has {len(ranks):,}: it was {how} or edited; "
+            f"save the encoding again from its source"
+        )
+    top = max(ranks.values())
+    if top != n - 1 and not header["rank_gaps"]:
+        present = set(ranks.values())
+        missing = next(r for r in range(top + 1) if r not in present)
+        raise ValueError(
+            f"{path}: rank {missing:,} is missing (the ranks run from 0 to {top:,} with gaps), and the header "
+            f'does not say gaps are intended ("rank_gaps": false): the file was edited'
+        )
+    expected = header["ranks_sha256"]
+    if hashlib.sha256(body).hexdigest() != expected:  # as saved: the fast check
+        canonical = rank_lines(sorted(ranks.items(), key=_by_rank))  # line ends or blank lines changed only
+        if hashlib.sha256(canonical).hexdigest() != expected:
+            raise ValueError(
+                f"{path}: the rank lines do not match the checksum in the header (ranks_sha256): "
+                f"the file was edited or damaged; save the encoding again from its source"
+            )
 
 
 # --- GPT-2's encoder.json + vocab.bpe -------------------------------------------------------
@@ -270,8 +352,8 @@ def _parse_rank_lines(lines, path, first_line_number: int) -> dict[bytes, int]:
                 raise ValueError("expected 'base64-token rank'")
             token = base64.b64decode(fields[0], validate=True)
             rank = int(fields[1])
-            if rank < 0:
-                raise ValueError("a rank must be >= 0")
+            if not 0 <= rank <= MAX_ID:
+                raise ValueError(f"a rank must be 0 <= rank < 2**32 (token files hold uint32), got {rank}")
         except (ValueError, binascii.Error) as e:
             shown = line[:60].decode("utf-8", errors="replace")
             raise ValueError(f"{path}: line {line_number} ({shown!r}) is not a rank line: {e}") from None
@@ -286,7 +368,9 @@ def _parse_rank_lines(lines, path, first_line_number: int) -> dict[bytes, int]:
     return ranks
 
 
-def _parse_header(line: bytes, path: pathlib.Path) -> dict:
+def _parse_header(line: bytes, path: pathlib.Path, checked: bool) -> dict:
+    """Line 2, the JSON header; `checked`: a v2 header, which must hold n_ranks, rank_gaps
+    and ranks_sha256 too."""
     try:
         header = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -296,18 +380,94 @@ def _parse_header(line: bytes, path: pathlib.Path) -> dict:
     for key, kind in (("name", str), ("pat_str", str), ("special_tokens", dict)):
         if not isinstance(header.get(key), kind):
             raise ValueError(f"{path}: line 2: the header needs {key!r} as a {kind.__name__}")
+    for token, i in header["special_tokens"].items():
+        if isinstance(i, int) and not isinstance(i, bool) and not 0 <= i <= MAX_ID:
+            raise ValueError(f"{path}: line 2: special token {token!r} has the ID {i}; IDs must be 0 <= ID < 2**32")
     n_vocab = header.get("explicit_n_vocab")
-    if n_vocab is not None and not isinstance(n_vocab, int):
-        raise ValueError(f"{path}: line 2: explicit_n_vocab must be an int or null")
+    if n_vocab is not None and (not isinstance(n_vocab, int) or isinstance(n_vocab, bool) or not 0 < n_vocab <= MAX_ID + 1):
+        raise ValueError(f"{path}: line 2: explicit_n_vocab must be null or an int from 1 to 2**32, got {n_vocab!r}")
+    if checked:
+        n, gaps, sha = header.get("n_ranks"), header.get("rank_gaps"), header.get("ranks_sha256")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{path}: line 2: the header needs 'n_ranks', the number of rank lines, as an int >= 1")
+        if not isinstance(gaps, bool):
+            raise ValueError(f"{path}: line 2: the header needs 'rank_gaps' as true or false")
+        if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise ValueError(f"{path}: line 2: the header needs 'ranks_sha256', the sha256 of the rank lines in hex")
     return header
 
 
 def _write_atomically(path: pathlib.Path, content: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name + ".", suffix=".part")
+    atomic_write(path, lambda f: f.write(content.encode("utf-8")))
+
+
+# --- writing a file whole or not at all --------------------------------------------------------
+
+
+class AtomicFile:
+    """A file that appears whole or not at all: written to a temporary file beside `path`,
+    renamed over it by `commit()`, removed by `discard()`.
+
+    It ends with the permissions `open(path, "w")` would give: a new file 0o666 minus the
+    umask (the temporary file is created with that mode, so the kernel applies the umask and
+    any default ACL), an existing file keeps its mode. A symbolic link is written through,
+    as `open` does: its target is replaced, the link stays. (The owner of a replaced file is
+    this process's, as for any new file.)
+
+        f = AtomicFile(path)
+        try:
+            f.file.write(b"...")
+        except BaseException:
+            f.discard()
+            raise
+        f.commit()
+
+    `atomic_write(path, write)` is that, for one file.
+    """
+
+    def __init__(self, path):
+        path = pathlib.Path(path)
+        if path.is_symlink():
+            path = pathlib.Path(os.path.realpath(path))
+        self.path = path
+        folder = path.parent if str(path.parent) else pathlib.Path(".")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        for _ in range(100):
+            self.temp = folder / f"{path.name}.{secrets.token_hex(4)}.part"
+            try:
+                fd = os.open(self.temp, flags, 0o666)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError(f"cannot make a temporary file beside {path}: 100 names taken")
+        self.file = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        """Close, take the mode of the file being replaced, rename over it (or discard and raise)."""
+        try:
+            self.file.close()
+            try:
+                os.chmod(self.temp, stat.S_IMODE(os.stat(self.path).st_mode))
+            except FileNotFoundError:
+                pass  # a new file: the mode it was created with is open()'s
+            os.replace(self.temp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        self.file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+def atomic_write(path, write) -> None:
+    """write(f) into a temporary binary file beside `path`, renamed over it only if write
+    succeeds (see `AtomicFile`: the same permissions as a plain `open(path, "w")`)."""
+    f = AtomicFile(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(content)
-        os.replace(tmp, path)
+        write(f.file)
     except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
+        f.discard()
         raise
+    f.commit()

@@ -20,7 +20,9 @@ import heapq
 import sys
 from collections.abc import Mapping
 
-import numpy as np
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (2 ms)
+if TYPE_CHECKING:  # NumPy is imported by the bulk passes that use it, not with this module
+    import numpy as np
 
 NO_RANK = sys.maxsize  # larger than any rank: "this pair is not a token"
 LONG_PIECE = 96  # bytes; from about here on the heap beats the list (benchmarks/bench_encode.py)
@@ -115,6 +117,8 @@ def merge_rank_levels(
     fewer than 1/min_share of them: a NumPy pass over the whole piece (tens of microseconds
     at least) no longer pays for so few merges.
     """
+    import numpy as np  # here, not at the top: only pieces of BULK_PIECE bytes or more need it
+
     n = len(piece)
     byte_ranks = [ranks.get(BYTE_PARTS[b], -1) for b in range(256)]
     piece_bytes = np.frombuffer(piece, dtype=np.uint8)  # (n,)
@@ -162,6 +166,8 @@ def merge_rank_levels(
 
 def _leftmost_without_overlap(at: np.ndarray) -> np.ndarray:
     """Sorted pair positions -> the ones a left-to-right pass merges. [3, 4, 5, 9] -> [3, 5, 9]"""
+    import numpy as np
+
     chain_start = np.ones(len(at), dtype=bool)
     chain_start[1:] = np.diff(at) != 1  # a chain is a run of consecutive positions
     first_of_chain = at[chain_start][np.cumsum(chain_start) - 1]  # (len(at),)
@@ -170,6 +176,8 @@ def _leftmost_without_overlap(at: np.ndarray) -> np.ndarray:
 
 def _pair_ranks(ranks, piece: bytes, ids: np.ndarray, starts: np.ndarray, at: np.ndarray, known: dict) -> np.ndarray:
     """Ranks of the pairs (part k, part k + 1) for k in `at`; one dict lookup per distinct pair."""
+    import numpy as np
+
     codes = ids[at] << 32 | ids[at + 1]  # (len(at),) the pair as one int
     distinct, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
     rank_of = np.empty(len(distinct), dtype=np.int64)
@@ -190,32 +198,33 @@ def merge_heap(
     bytes if not given. `pair_ranks`, if known, are the ranks of their neighbour pairs.
 
     A part is named by its start offset. `nxt[s]` is where the part starting at `s` ends
-    (the start of the next part); `prv[s]` is the start of the part before it. `pair_rank[s]` is the rank of the pair (part s, the part after it), NO_RANK
-    if that is not a token or part s is gone. A heap entry is one int, rank << shift | s,
-    so that the heap compares plain ints: lowest rank first, then leftmost start, exactly
-    the order the list version chooses. An entry whose rank is no longer pair_rank[s] is
-    stale, and skipped: ranks are unique, so an equal rank means the same pair.
+    (the start of the next part); `prv[s]` is the start of the part before it. `pair_rank[s]`
+    is the rank of the pair (part s, the part after it), NO_RANK if that is not a token or
+    part s is gone. A heap entry is one int, rank << shift | s, so that the heap compares
+    plain ints: lowest rank first, then leftmost start, exactly the order the list version
+    chooses. An entry whose rank is no longer pair_rank[s] is stale, and skipped: ranks are
+    unique, so an equal rank means the same pair. Plain lists, no NumPy: a piece of 100 bytes
+    should not import it.
     """
     n = len(piece)
     get = ranks.get
-    bounds = np.arange(n + 1) if starts is None else np.asarray(starts)  # (P+1,) part starts, then n
+    b = list(range(n + 1)) if starts is None else list(starts)  # part starts, then n
     if pair_ranks is None:
-        b = bounds.tolist()
         pair_ranks = [get(piece[b[k] : b[k + 2]], NO_RANK) for k in range(len(b) - 2)]
     shift = n.bit_length()
     mask = (1 << shift) - 1
-    nxt = np.zeros(n, dtype=np.int64)  # start -> end of the part starting there
-    nxt[bounds[:-1]] = bounds[1:]
-    prv = np.full(n, -1, dtype=np.int64)  # start -> start of the part before it; -1 for the first
-    prv[bounds[1:-1]] = bounds[:-2]
-    pair_rank = np.full(n, NO_RANK, dtype=np.int64)  # start -> rank of its pair with the next part
-    pair_rank[bounds[:-2]] = pair_ranks
-    mergeable = pair_rank != NO_RANK
-    if not mergeable.any():
-        b = bounds.tolist()
-        return [piece[b[k] : b[k + 1]] for k in range(len(b) - 1)]  # nothing left to merge
-    heap = ((pair_rank[mergeable] << shift) | np.flatnonzero(mergeable)).tolist()
-    nxt, prv, pair_rank = nxt.tolist(), prv.tolist(), pair_rank.tolist()
+    # indexed by a part's start; the entries at other offsets are never read
+    nxt = [0] * n  # start -> end of the part starting there
+    prv = [-1] * n  # start -> start of the part before it; -1 for the first
+    pair_rank = [NO_RANK] * n  # start -> rank of its pair with the next part
+    for s, end, rank in zip(b, b[1:], [*pair_ranks, NO_RANK]):
+        nxt[s] = end
+        pair_rank[s] = rank
+        if end < n:
+            prv[end] = s
+    heap = [rank << shift | s for s, rank in zip(b, pair_ranks) if rank != NO_RANK]
+    if not heap:
+        return [piece[s:end] for s, end in zip(b, b[1:])]  # nothing left to merge
     heapq.heapify(heap)
     pop, push = heapq.heappop, heapq.heappush
     while heap:

@@ -28,10 +28,13 @@ import pathlib
 import re
 from collections.abc import Iterable
 
-import numpy as np
 import regex
 
 from npllm.bpe import unicode_classes
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (2 ms)
+if TYPE_CHECKING:  # NumPy is imported where the pinning uses it: ASCII text never needs it
+    import numpy as np
 
 # GPT-2 (r50k_base). OpenAI's original, equivalent and slower, was
 # r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -127,7 +130,8 @@ class PinnedPattern:
     both forms, and `native` splits a third faster (the set difference scans its ranges for
     every letter: 45 against 67 ms per MB of mixed Vietnamese, Russian and Chinese with
     GPT-2's pattern), so a text of PINNED_MIN_CHARS or more is first looked up in `disputed`:
-    one NumPy gather, under 1 ms per MB, 1.5 us at least.
+    one NumPy gather, under 1 ms per MB, 1.5 us at least. (NumPy is imported then too, on
+    the first non-ASCII text, not with this module.)
     """
 
     def __init__(self, pat_str: str):
@@ -166,6 +170,8 @@ class PinnedPattern:
             return self.native
         if len(text) < PINNED_MIN_CHARS:
             return self._pinned
+        import numpy as np  # imported already by _build; here it is a dict lookup
+
         code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
         return self._pinned if self._disputed.take(code_points).any() else self.native
 
@@ -196,6 +202,8 @@ def pin_classes(pat_str: str) -> tuple[str, np.ndarray]:
     A class with no disagreement is left as written. A class item `unicode_classes` does not
     know (\w, \d, \p{Greek}, a range a-z) is a ValueError.
     """
+    import numpy as np  # here, not at the top: only non-ASCII text needs the pinning
+
     # every code point, surrogates included, so that a character's index is its code point
     every_code_point = np.arange(CODE_POINTS, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     disputed = np.zeros(CODE_POINTS, dtype=bool)
@@ -213,6 +221,8 @@ def pin_classes(pat_str: str) -> tuple[str, np.ndarray]:
 
 def _pin_class(cls: str, every_code_point: str) -> tuple[str, np.ndarray]:
     """One class -> (its pinned spelling, the code points on which it was corrected)."""
+    import numpy as np
+
     target = class_code_points(cls)  # bool (CODE_POINTS,): tiktoken's
     installed = np.zeros(CODE_POINTS, dtype=bool)  # the installed regex's
     for run in regex.finditer(f"(?:{cls})+", every_code_point):
@@ -230,6 +240,8 @@ def _pin_class(cls: str, every_code_point: str) -> tuple[str, np.ndarray]:
 def class_code_points(cls: str) -> np.ndarray:
     r"""tiktoken's members of a class as the patterns spell it (\p{L}, \s, \S, [^\r\n\p{L}]...):
     a bool array over all code points."""
+    import numpy as np
+
     negated = cls.startswith("[^") or cls == r"\S" or cls.startswith(r"\P{")
     if cls.startswith("["):
         items = _CLASS_ITEM.findall(cls[2 if negated else 1 : -1])
@@ -249,6 +261,8 @@ def class_code_points(cls: str) -> np.ndarray:
 
 def _ranges_text(members: np.ndarray) -> str:
     r"""A bool array over code points -> the inside of a class. [a, b, c, x] -> r"\u0061-\u0063\u0078" """
+    import numpy as np
+
     edges = np.flatnonzero(np.diff(np.concatenate(([False], members, [False])).astype(np.int8)))
     firsts, lasts = edges[0::2], edges[1::2] - 1
     return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in zip(firsts, lasts))

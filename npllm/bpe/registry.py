@@ -12,6 +12,11 @@
 The rank files come from `npllm.data.read_bytes`: the copy inside the package, unless
 `NPLLM_DATA_DIR` holds one. GPT-2's `encoder.json` + `vocab.bpe` give the same ranks
 (`files.load_gpt2_ranks`, tested) but are not needed. Each encoding is built once per process.
+
+Building one is quick (o200k_base: gunzip, sha256, parse, about 80 ms) because the file's sha256
+has proven it already: it is parsed without per-token checks and handed to
+`Encoding.from_verified`, which takes the dict as it is, unchecked and uncopied.
+tests/test_startup.py runs every check on every encoding here, so skipping them is safe.
 """
 
 from __future__ import annotations
@@ -91,10 +96,12 @@ def get_encoding(encoding_name: str) -> Encoding:
     with _lock:
         if encoding_name not in _built:
             rank_file, pat_str, special_tokens, n_vocab = SPECS[encoding_name]
-            _built[encoding_name] = Encoding(
+            # read_bytes checks the sha256 of the file, wherever it comes from
+            ranks = parse_tiktoken_bpe(data.read_bytes(rank_file), rank_file, verified=True)
+            _built[encoding_name] = Encoding.from_verified(
                 encoding_name,
                 pat_str=pat_str,
-                mergeable_ranks=parse_tiktoken_bpe(data.read_bytes(rank_file), rank_file),
+                mergeable_ranks=ranks,
                 special_tokens=special_tokens,
                 explicit_n_vocab=n_vocab,
             )

@@ -20,6 +20,7 @@ merge). This module gets the same merges without recounting:
 from __future__ import annotations
 
 import heapq
+import operator
 import os
 import pathlib
 import warnings
@@ -29,9 +30,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import regex
 
-from npllm.bpe.encoding import Encoding, _replace_lone_surrogates, _special_token_regex
-from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii, read_split_safe_chunks
+from npllm.bpe.chunks import read_split_safe_chunks
+from npllm.bpe.encoding import Encoding, _replace_lone_surrogates, _special_token_regex, check_split_pattern
+from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii
+from npllm.bpe.registry import list_encoding_names
 from npllm.progress import ProgressLine
+
 
 def train_bpe(
     text: str | Iterable[str] | os.PathLike,
@@ -45,12 +49,22 @@ def train_bpe(
     """Learn `vocab_size - 256` merges from `text` and return them as an `Encoding`.
 
     `text`: a str; an iterable of str (each item split on its own, read one at a time); or a
-    path (`pathlib.Path`), read in chunks cut where the split cannot change. `special_tokens`:
-    names (IDs after the merged tokens) or a dict of name -> ID; never merged, and the text is
-    cut around them before counting. If the text runs out of pairs before `vocab_size`, this
-    warns once and returns the smaller vocabulary.
+    path (`pathlib.Path`), read in chunks cut where the split cannot change (every byte is
+    text: "\\r\\n" stays, a byte order mark is U+FEFF). `special_tokens`: names (IDs after the
+    merged tokens) or a dict of name -> ID; never merged, and the text is cut around them
+    before counting. If the text runs out of pairs before `vocab_size`, this warns once and
+    returns the smaller vocabulary. `vocab_size` may be a NumPy integer. `name` may not be
+    a built-in encoding's ("gpt2", ...): a token file made with it would say "gpt2" and be
+    decoded with the real GPT-2. A `pat_str` that can match the empty string is refused.
     """
-    _check_vocab_size(vocab_size)
+    vocab_size = _check_vocab_size(vocab_size)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    if name in list_encoding_names():
+        raise ValueError(f"name {name!r} is a built-in encoding's; give the trained vocabulary its own name")
+    if not isinstance(pat_str, str):
+        raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
+    check_split_pattern(pat_str)
     specials = _special_token_list(special_tokens)
     piece_counts = count_pieces(text, pat_str, specials)
     merges = learn_merges(piece_counts, vocab_size - 256, progress=progress)
@@ -80,22 +94,29 @@ def count_pieces(text, pat_str: str, special_tokens: list[str] = ()) -> dict[byt
     pattern, ascii_pattern = regex.compile(pat_str), compile_ascii(pat_str)
     specials = _special_token_regex(frozenset(special_tokens)) if special_tokens else None
     counts = Counter()  # str -> int; a Counter keeps first-insertion order
-    for chunk in _text_chunks(text):
+    n_specials = 0  # special tokens cut out of the text
+    for chunk in _text_chunks(text, pat_str, special_tokens):
         if not chunk.isascii():
             chunk = _replace_lone_surrogates(chunk)  # what the encoder does, so both agree
-        for segment in specials.split(chunk) if specials else (chunk,):
+        segments = specials.split(chunk) if specials else (chunk,)
+        n_specials += len(segments) - 1
+        for segment in segments:
             use = ascii_pattern if ascii_pattern is not None and segment.isascii() else pattern
             counts.update(use.findall(segment))
     if not counts:
+        if n_specials:
+            raise ValueError(f"the training text holds only special tokens ({n_specials:,} of them) and no other "
+                             f"text: there is nothing to learn merges from")
         raise ValueError("the training text is empty: there is nothing to learn merges from")
     return {piece.encode("utf-8"): n for piece, n in counts.items()}
 
 
-def _text_chunks(text) -> Iterable[str]:
+def _text_chunks(text, pat_str: str, special_tokens: list[str]) -> Iterable[str]:
     if isinstance(text, str):
         yield text
     elif isinstance(text, os.PathLike):
-        yield from read_split_safe_chunks(pathlib.Path(text))
+        path = pathlib.Path(text)
+        yield from read_split_safe_chunks(path, special_tokens=special_tokens, pat_str=pat_str)
     elif isinstance(text, (bytes, bytearray)):
         raise TypeError("text must be a str, an iterable of str or a path, not bytes; decode it first")
     elif isinstance(text, Iterable):
@@ -278,11 +299,14 @@ def ranks_from_merges(merges: list[tuple[int, int]]) -> dict[bytes, int]:
     return ranks
 
 
-def _check_vocab_size(vocab_size: object) -> None:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+def _check_vocab_size(vocab_size: object) -> int:
+    """vocab_size as an int: an int or a NumPy integer (np.int64(300) -> 300), at least 256."""
+    if isinstance(vocab_size, bool) or not hasattr(vocab_size, "__index__"):
         raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+    vocab_size = operator.index(vocab_size)
     if vocab_size < 256:
         raise ValueError(f"vocab_size must be at least 256 (one token per byte), got {vocab_size}")
+    return vocab_size
 
 
 def _special_token_list(special_tokens) -> list[str]:
