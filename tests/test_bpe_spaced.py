@@ -44,6 +44,8 @@ def plain_ids(enc, text: str) -> list[int]:
         ("a  b c", ["a  b", " c"]),  # two spaces: joined around the empty part
         (" a b", [" a", " b"]),  # a leading space: the head joins its neighbour
         ("a b ", ["a", " b "]),  # a trailing space
+        ("a b\n", ["a", " b\n"]),  # the last part may end in whitespace: nothing follows it
+        ("a b\n c", ["a b\n c"]),  # but not a part in the middle: joined with both neighbours
         ("x\n y z", ["x\n y", " z"]),  # a space after a newline
         ("x \ny z", ["x \ny z"]),  # a space before a newline: "\ny" joins both neighbours
         ("one", ["one"]),

@@ -110,6 +110,10 @@ def chunk_values(
             return None
         for i in _missing_indices(values, n_missing):  # seen once, or too long to keep: joined, as unsafe parts are
             values[i] = None
+    last = parts[-1]
+    if values and values[-1] is None and last and not last[0].isspace():
+        # nothing follows the last part (a text ending "...\n"): only its start must be safe
+        values[-1] = cache.encode_one(" " + last)
     head = parts[0]
     if (not values or (head and not head[-1].isspace())) and None not in values:
         return [encode_head(head), *values]  # every space is a safe cut: the usual case
