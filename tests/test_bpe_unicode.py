@@ -36,8 +36,8 @@ from npllm.bpe.patterns import (
     class_code_points,
     compile_pinned,
     pin_classes,
-    read_split_safe_chunks,
 )
+from npllm.bpe.chunks import read_split_safe_chunks
 
 PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}
 ENCODINGS = ["gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"]

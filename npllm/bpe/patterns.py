@@ -16,17 +16,14 @@ mean what they mean in tiktoken, Unicode 16.0 (`unicode_classes.py`), whatever U
 the installed `regex` carries: the split, and so every token, is the same on every code point
 with any `regex` release. `tests/test_bpe_unicode.py` checks it against tiktoken.
 
-`read_split_safe_chunks` reads a large file in chunks cut only where every known pattern cuts
-anyway, so the trainer and `npllm.tokens.encode_file` stream a corpus of any size and get
-exactly the pieces of the whole text.
+Where every known pattern cuts anyway, whatever comes around, is used twice elsewhere:
+`chunks.py` reads a large file in chunks cut there, and `spaced.py` caches whole words.
 """
 
 from __future__ import annotations
 
 import functools
-import pathlib
 import re
-from collections.abc import Iterable
 
 import regex
 
@@ -270,51 +267,3 @@ def _ranges_text(members: np.ndarray) -> str:
 
 def _escape(code_point) -> str:
     return f"\\u{code_point:04x}" if code_point < 0x10000 else f"\\U{code_point:08x}"
-
-
-# --- cutting a long text where the split cannot change --------------------------------------
-
-READ_CHUNK_CHARS = 1 << 22  # characters read from a file at a time
-
-# Where every known pattern ends a piece and starts the next, whatever comes around: after a
-# newline between two non-space characters ("y\nA"; not "y\n/", as O200K_PATTERN keeps "!\n/"
-# together), or before a space that follows a non-space and precedes a non-space ("y| A",
-# "y| 1", "y| !"). Text cut there splits exactly as the whole text does. (Not after "\r\n":
-# GPT-2's pattern splits "y\r\nA" as "\r", "\n" but a chunk ending in "\r\n" as one piece;
-# the space rule covers files with CRLF line ends.)
-# Only \s matters, never \p{L} or \p{N}: no piece holds a non-space followed by a space (the
-# space of " ?\p{L}" and the like only opens a piece; whitespace runs hold only whitespace),
-# and none runs on from a newline into a non-space other than "/". \s, Unicode's White_Space,
-# is the same in every Unicode version `regex` and tiktoken have used, so where the cuts fall
-# does not depend on the installed `regex`.
-_SAFE_CUT = regex.compile(r"(?r)(?<=\S\n)(?=[^\s/])|(?<=\S)(?= \S)")  # (?r): search from the end
-
-
-def read_split_safe_chunks(path: pathlib.Path, chunk_chars: int = READ_CHUNK_CHARS) -> Iterable[str]:
-    """A UTF-8 file in pieces of about `chunk_chars`, each ending at a safe cut.
-
-    Splitting the chunks one by one gives the same pieces as splitting the whole file, for
-    each known pattern (tests/test_bpe_train.py and tests/test_bpe_unicode.py check it), and
-    the chunks join back to the file exactly (line ends are not translated). A stretch with no safe
-    cut (one endless line without spaces) is carried on until one comes. A special token
-    that itself contains a space between two non-spaces could be cut in two; none of the
-    usual ones does.
-    """
-    carry = ""
-    with open(path, encoding="utf-8", newline="") as f:
-        while True:
-            try:
-                block = f.read(chunk_chars)
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path} is not UTF-8 text ({e.reason}, byte {e.start} of a block)") from None
-            if not block:
-                break
-            buffer = carry + block
-            cut = _SAFE_CUT.search(buffer, 1)
-            if cut is None:
-                carry = buffer
-                continue
-            yield buffer[: cut.start()]
-            carry = buffer[cut.start() :]
-    if carry:
-        yield carry
