@@ -618,7 +618,9 @@ def test_sigterm_leaves_no_part_file(tmp_path, workers):
     import signal
     import time
 
-    (tmp_path / "big.txt").write_text("Hello, world. Hello again, world 12345!\n" * 150_000, encoding="utf-8")
+    # distinct words on every line: seconds of work, so the signal always comes in the middle
+    lines = (f"Hello, world{i}. Hello again, w{i * 7919 % 100_003}orld {i}!\n" for i in range(150_000))
+    (tmp_path / "big.txt").write_text("".join(lines), encoding="utf-8")
     root = str(pathlib.Path(npllm.__file__).parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen([sys.executable, "-m", "npllm", "encode-file", "big.txt", "-o", "t.bin", "--quiet",
@@ -628,7 +630,6 @@ def test_sigterm_leaves_no_part_file(tmp_path, workers):
         time.sleep(0.005)
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=30)
-    if child.returncode == 0:
-        pytest.skip("the encoding finished before the signal came")
+    assert child.returncode != 0, "the encoding finished before the signal came: make the file larger"
     assert child.returncode == 143 and err == "npllm: terminated\n", err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
