@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='a special token, e.g. "<|endoftext|>" (repeatable); IDs follow the merges')
     p.add_argument("--name", help="the encoding's name (default: the output file's stem)")
     p.add_argument("-o", "--out", required=True, metavar="MODEL.npllm-bpe", help="where to save the encoding")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="processes to count the pieces with, at most one per CPU; the merges are the same (default: 1)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=run_train_bpe)
 
@@ -507,6 +509,7 @@ def run_train_bpe(args: argparse.Namespace) -> None:
         how = "--name" if args.name is not None else f"-o {args.out} (the file's stem)"
         raise CLIError(f"{how} names the vocabulary {name!r}, a built-in encoding's: a token file made with it "
                        f"would say {name!r} and be decoded with the real one; give --name another name")
+    check_workers(args.workers)
     with reading(args.file):
         enc = train_bpe(
             source,
@@ -515,10 +518,17 @@ def run_train_bpe(args: argparse.Namespace) -> None:
             special_tokens=args.special,
             progress=not args.quiet,
             name=name,
+            workers=args.workers,
         )
     with writing(out):
         enc.save(out)
     print(f"saved {enc} to {out} (readable dump: {dump})", file=sys.stderr)
+
+
+def check_workers(workers: int) -> None:
+    cpus = os.cpu_count() or 1
+    if workers > cpus:
+        raise CLIError(f"--workers {workers:,} is more than the {cpus} CPUs here; use at most {cpus}")
 
 
 def run_encode_file(args: argparse.Namespace) -> None:
@@ -527,9 +537,7 @@ def run_encode_file(args: argparse.Namespace) -> None:
     source = readable_file(args.file)
     out = output_path(args.out)
     not_an_input([out, sidecar_path(out)], [args.file, args.encoding])
-    cpus = os.cpu_count() or 1
-    if args.workers > cpus:
-        raise CLIError(f"--workers {args.workers:,} is more than the {cpus} CPUs here; use at most {cpus}")
+    check_workers(args.workers)
     enc = open_encoding(args.encoding)
     with writing(out), reading(args.file):
         count = encode_file(source, out, enc, workers=args.workers, special=args.special, progress=not args.quiet)

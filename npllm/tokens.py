@@ -27,7 +27,7 @@ from npllm.progress import ProgressLine
 
 FORMAT = "npllm-tokens v1"
 DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}  # name -> little-endian dtype
-ENCODE_CHUNK_CHARS = 1 << 20  # characters per chunk handed to a worker
+ENCODE_CHUNK_CHARS = 1 << 18  # characters per chunk (handed to a worker): less is less memory, no faster
 
 
 def save_tokens(path, ids, encoding=None) -> pathlib.Path:
@@ -160,9 +160,9 @@ def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "
         nonlocal count, done_bytes
         specials = enc.special_tokens_set if special != "ordinary" else ()
         chunks = read_split_safe_chunks(src, chunk_chars, specials, pat_str=enc.pat_str)
-        for n_bytes, ids in _encode_chunks(enc, _with_offsets(chunks), special, workers, str(src)):
-            ids.astype(DTYPES[dtype]).tofile(f)
-            count += len(ids)
+        for n_bytes, packed in _encode_chunks(enc, _with_offsets(chunks), special, workers, str(src), dtype):
+            f.write(packed)  # already the file's bytes: the parent only orders and writes
+            count += len(packed) // DTYPES[dtype].itemsize
             done_bytes += n_bytes
             if meter and meter.due():
                 meter.write(_encode_status(done_bytes, total_bytes, count, meter.elapsed))
@@ -186,18 +186,23 @@ def _with_offsets(chunks: Iterable[str]):
         offset += len(text)
 
 
-def _encode_chunks(enc, chunks, special: str, workers: int, where: str):
-    """(UTF-8 size, IDs as an array) per (offset, chunk), in order; in `workers` processes if
-    more than one, with at most 2 * workers chunks in flight (memory stays bounded)."""
+def _encode_chunks(enc, chunks, special: str, workers: int, where: str, dtype: str = "uint32"):
+    """(UTF-8 size, IDs as raw little-endian `dtype` bytes) per (offset, chunk), in order.
+
+    In `workers` processes if more than one, with at most 2 * workers chunks in flight, so
+    memory stays bounded. A worker sends back the chunk's IDs packed as the token file's own
+    bytes (2 or 4 per ID, one `bytes` object to unpickle), not a list of Python ints: the
+    parent reads, orders and writes, and the workers do everything else.
+    """
     if workers == 1:
         for offset, text in chunks:
-            yield _encode_one(enc, text, special, offset, where)
+            yield _encode_one(enc, text, special, offset, where, dtype)
         return
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(workers, initializer=_worker_init, initargs=(enc, special, where)) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(enc, special, where, dtype)) as pool:
         in_flight = collections.deque()  # AsyncResults, in input order
         for item in chunks:
             in_flight.append(pool.apply_async(_worker_encode, (item,)))
@@ -207,16 +212,17 @@ def _encode_chunks(enc, chunks, special: str, workers: int, where: str):
             yield in_flight.popleft().get()
 
 
-def _encode_one(enc, text: str, special: str, offset: int, where: str) -> tuple[int, np.ndarray]:
+def _encode_one(enc, text: str, special: str, offset: int, where: str, dtype: str) -> tuple[int, bytes]:
+    """(UTF-8 size of `text`, its IDs as raw `dtype` bytes). "hello world", "uint16" -> (11, b"\\x8dz\\xe3\\x03")"""
     from npllm.bpe.encoding import DisallowedSpecialToken
 
     try:
         if special == "allow":
-            ids = enc.encode(text, allowed_special="all")
+            ids = enc.encode_to_numpy(text, allowed_special="all")
         elif special == "ordinary":
-            ids = enc.encode_ordinary(text)
+            ids = enc.encode_to_numpy(text, disallowed_special=())  # special-token text as text
         else:
-            ids = enc.encode(text)
+            ids = enc.encode_to_numpy(text)
     except DisallowedSpecialToken as e:  # its position counts from the chunk: make it the file's
         position = offset + e.position
         raise DisallowedSpecialToken(
@@ -225,24 +231,25 @@ def _encode_one(enc, text: str, special: str, offset: int, where: str) -> tuple[
             e.token,
             position,
         ) from None
-    return len(text.encode("utf-8", errors="surrogatepass")), np.asarray(ids, dtype=np.int64)
+    n_bytes = len(text) if text.isascii() else len(text.encode("utf-8", errors="surrogatepass"))
+    return n_bytes, ids.astype(DTYPES[dtype], copy=False).tobytes()  # (N,) uint32 -> 2N or 4N bytes
 
 
-_worker_state: tuple | None = None  # (Encoding, special, file name) in each worker process
+_worker_state: tuple | None = None  # (Encoding, special, file name, dtype) in each worker process
 
 
-def _worker_init(enc, special: str, where: str) -> None:
+def _worker_init(enc, special: str, where: str, dtype: str) -> None:
     global _worker_state
-    _worker_state = (enc, special, where)
+    _worker_state = (enc, special, where, dtype)
     # The parent handles Ctrl-C and SIGTERM and ends the pool; a worker just stops, silently.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _worker_encode(item: tuple[int, str]) -> tuple[int, np.ndarray]:
-    enc, special, where = _worker_state
+def _worker_encode(item: tuple[int, str]) -> tuple[int, bytes]:
+    enc, special, where, dtype = _worker_state
     offset, text = item
-    return _encode_one(enc, text, special, offset, where)
+    return _encode_one(enc, text, special, offset, where, dtype)
 
 
 def _write_pair(path: pathlib.Path, write_data, sidecar_fields) -> None:

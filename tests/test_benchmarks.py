@@ -28,7 +28,7 @@ from benchmarks import __main__ as runner  # noqa: E402
 from benchmarks import common  # noqa: E402
 from benchmarks.common import Result  # noqa: E402
 
-MODULES = {"bench_chunks", "bench_embedding", "bench_encode", "bench_loader", "bench_startup", "bench_train"}
+MODULES = {"bench_chunks", "bench_embedding", "bench_encode", "bench_loader", "bench_scale", "bench_startup", "bench_train"}
 MACHINE = {"date": "2026-11-27T14:27:07+00:00", "cpu": "AMD EPYC", "numpy": "2.4.6"}
 
 

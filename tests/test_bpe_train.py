@@ -10,7 +10,6 @@ bad input, progress, and the saved files. The real text is the standard library'
 known answer.
 """
 
-import functools
 import io
 import re
 import warnings
@@ -24,6 +23,7 @@ from hypothesis import strategies as st
 from reference import tiktoken_educational, tiktoken_module
 
 import npllm
+import npllm.bpe.counts as counts_module
 import npllm.bpe.train as train
 import npllm.data
 from npllm import CL100K_PATTERN, GPT2_PATTERN
@@ -326,8 +326,7 @@ def test_a_path_trains_like_its_text(tmp_path, prose_text, large_file, large_tex
     path.write_bytes(prose_text.encode("utf-8"))
     assert npllm.train_bpe(path, 600).mergeable_ranks == npllm.train_bpe(prose_text, 600).mergeable_ranks
     # the same through many small chunks
-    monkeypatch.setattr(train, "read_split_safe_chunks", functools.partial(read_split_safe_chunks, chunk_chars=1000))
-    assert train.read_split_safe_chunks.func.__module__ == "npllm.bpe.chunks"
+    monkeypatch.setattr(counts_module, "COUNT_CHUNK_CHARS", 1000)
     from_file = npllm.train_bpe(large_file, 500, pat_str=CL100K_PATTERN)
     assert from_file.mergeable_ranks == npllm.train_bpe(large_text, 500, pat_str=CL100K_PATTERN).mergeable_ranks
 

@@ -157,3 +157,23 @@ def test_output_folder_missing(capsys, tmp_path, text_file):
     assert code == 1 and out == ""
     assert str(model.parent) in only_error_line(err)
     assert not model.parent.exists()
+
+
+def test_workers_give_the_same_model(capsys, tmp_path, text_file, monkeypatch):
+    import npllm.bpe.counts as counts_module
+
+    monkeypatch.setattr(counts_module, "COUNT_CHUNK_CHARS", 500)
+    monkeypatch.setattr(counts_module, "PARALLEL_CHUNK_CHARS", 2000)  # ~10 tasks for the workers
+    one, two = tmp_path / "one.npllm-bpe", tmp_path / "two.npllm-bpe"
+    assert run(capsys, "train-bpe", str(text_file), "--vocab-size", "400", "-o", str(one), "--quiet")[0] == 0
+    code, _, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "400", "-o", str(two), "--quiet",
+                       "--workers", "2", "--name", "one")
+    assert code == 0 and "Traceback" not in err
+    assert two.read_bytes() == one.read_bytes()
+
+
+def test_more_workers_than_cpus(capsys, tmp_path, text_file, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(tmp_path / "m.npllm-bpe"),
+                         "--workers", "3")
+    assert code == 1 and "--workers 3 is more than the 2 CPUs here" in only_error_line(err)

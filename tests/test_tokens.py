@@ -460,7 +460,9 @@ def test_workers_get_at_most_two_chunks_each_ahead(tmp_path, gpt2):
             read.append(k)
             yield k * 10, f"chunk {k} "
 
-    results = _encode_chunks(gpt2, chunks(), "refuse", 2, "t.txt")
-    next(results)
+    results = _encode_chunks(gpt2, chunks(), "refuse", 2, "t.txt", "uint16")
+    n_bytes, packed = next(results)
     assert len(read) <= 4
+    # a worker sends back the file's own bytes (2 per gpt2 ID), not a list of Python ints
+    assert (n_bytes, type(packed)) == (8, bytes) and np.frombuffer(packed, "<u2").tolist() == gpt2.encode("chunk 0 ")
     assert len(list(results)) == 19

@@ -7,7 +7,8 @@ first in the text wins. `train_reference.py` is that rule written plainly (a ful
 merge). This module gets the same merges without recounting:
 
 - the text is reduced to its distinct pieces with their counts, in order of first
-  appearance (memory grows with distinct pieces, not with the corpus);
+  appearance (memory grows with distinct pieces, not with the corpus): `counts.py`, where
+  that reduction is a map-reduce (`count_pieces`, `PieceCounts` shards added with `+`);
 - `counts[pair]` and `pieces_with[pair]` are updated only for the pieces a merge touches;
 - a heap picks the next pair, with lazy invalidation. The tie rule needs the position of a
   pair's first occurrence: (first piece containing it, byte offset in that piece). Between
@@ -22,51 +23,65 @@ from __future__ import annotations
 import heapq
 import operator
 import os
-import pathlib
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-import regex
 
-from npllm.bpe.chunks import read_split_safe_chunks
-from npllm.bpe.encoding import Encoding, _replace_lone_surrogates, _special_token_regex, check_split_pattern
-from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii
+from npllm.bpe.counts import PieceCounts, count_pieces
+from npllm.bpe.encoding import Encoding, check_split_pattern
+from npllm.bpe.patterns import GPT2_PATTERN
 from npllm.bpe.registry import list_encoding_names
 from npllm.progress import ProgressLine
 
 
 def train_bpe(
-    text: str | Iterable[str] | os.PathLike,
+    text: str | Iterable[str] | os.PathLike | PieceCounts,
     vocab_size: int,
     *,
-    pat_str: str = GPT2_PATTERN,
+    pat_str: str | None = None,
     special_tokens: Iterable[str] | Mapping[str, int] | None = None,
     progress: bool = False,
     name: str = "npllm-bpe",
+    workers: int = 1,
 ) -> Encoding:
     """Learn `vocab_size - 256` merges from `text` and return them as an `Encoding`.
 
-    `text`: a str; an iterable of str (each item split on its own, read one at a time); or a
+    `text`: a str; an iterable of str (each item split on its own, read one at a time); a
     path (`pathlib.Path`), read in chunks cut where the split cannot change (every byte is
-    text: "\\r\\n" stays, a byte order mark is U+FEFF). `special_tokens`: names (IDs after the
-    merged tokens) or a dict of name -> ID; never merged, and the text is cut around them
-    before counting. If the text runs out of pairs before `vocab_size`, this warns once and
-    returns the smaller vocabulary. `vocab_size` may be a NumPy integer. `name` may not be
-    a built-in encoding's ("gpt2", ...): a token file made with it would say "gpt2" and be
-    decoded with the real GPT-2. A `pat_str` that can match the empty string is refused.
+    text: "\\r\\n" stays, a byte order mark is U+FEFF); or `PieceCounts` already counted
+    (`count_pieces`, shards added with `+`, or `PieceCounts.load`), which carry their own
+    pattern and special tokens. `pat_str`: the split pattern, GPT2_PATTERN by default.
+    `special_tokens`: names (IDs after the merged tokens) or a dict of name -> ID; never
+    merged, and the text is cut around them before counting. `workers` > 1 counts a path's
+    pieces in that many processes (the merges are the same). If the text runs out of pairs
+    before `vocab_size`, this warns once and returns the smaller vocabulary. `vocab_size` may
+    be a NumPy integer. `name` may not be a built-in encoding's ("gpt2", ...): a token file
+    made with it would say "gpt2" and be decoded with the real GPT-2. A `pat_str` that can
+    match the empty string is refused.
     """
     vocab_size = _check_vocab_size(vocab_size)
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
     if name in list_encoding_names():
         raise ValueError(f"name {name!r} is a built-in encoding's; give the trained vocabulary its own name")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if isinstance(text, PieceCounts):
+        pat_str, specials = _check_against_counts(text, pat_str, special_tokens)
+    else:
+        pat_str = GPT2_PATTERN if pat_str is None else pat_str
+        specials = _special_token_list(special_tokens)
     if not isinstance(pat_str, str):
         raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
     check_split_pattern(pat_str)
-    specials = _special_token_list(special_tokens)
-    piece_counts = count_pieces(text, pat_str, specials)
+    piece_counts = text if isinstance(text, PieceCounts) else count_pieces(text, pat_str, specials, workers=workers)
+    if not piece_counts:
+        if piece_counts.specials_cut:
+            raise ValueError(f"the training text holds only special tokens ({piece_counts.specials_cut:,} of them) "
+                             f"and no other text: there is nothing to learn merges from")
+        raise ValueError("the training text is empty: there is nothing to learn merges from")
+    piece_counts = piece_counts.counts  # bytes -> int, first appearance order: the plain dict is faster
     merges = learn_merges(piece_counts, vocab_size - 256, progress=progress)
     if len(merges) < vocab_size - 256:
         warnings.warn(
@@ -81,51 +96,6 @@ def train_bpe(
         mergeable_ranks=ranks,
         special_tokens=_special_token_ids(special_tokens, specials, first_id=len(ranks)),
     )
-
-
-# --- from text to distinct pieces --------------------------------------------------------------
-
-
-def count_pieces(text, pat_str: str, special_tokens: list[str] = ()) -> dict[bytes, int]:
-    """Distinct pieces (UTF-8) -> how often they occur, in order of first appearance.
-
-    "the cat the" -> {b"the": 1, b" cat": 1, b" the": 1}
-    """
-    pattern, ascii_pattern = regex.compile(pat_str), compile_ascii(pat_str)
-    specials = _special_token_regex(frozenset(special_tokens)) if special_tokens else None
-    counts = Counter()  # str -> int; a Counter keeps first-insertion order
-    n_specials = 0  # special tokens cut out of the text
-    for chunk in _text_chunks(text, pat_str, special_tokens):
-        if not chunk.isascii():
-            chunk = _replace_lone_surrogates(chunk)  # what the encoder does, so both agree
-        segments = specials.split(chunk) if specials else (chunk,)
-        n_specials += len(segments) - 1
-        for segment in segments:
-            use = ascii_pattern if ascii_pattern is not None and segment.isascii() else pattern
-            counts.update(use.findall(segment))
-    if not counts:
-        if n_specials:
-            raise ValueError(f"the training text holds only special tokens ({n_specials:,} of them) and no other "
-                             f"text: there is nothing to learn merges from")
-        raise ValueError("the training text is empty: there is nothing to learn merges from")
-    return {piece.encode("utf-8"): n for piece, n in counts.items()}
-
-
-def _text_chunks(text, pat_str: str, special_tokens: list[str]) -> Iterable[str]:
-    if isinstance(text, str):
-        yield text
-    elif isinstance(text, os.PathLike):
-        path = pathlib.Path(text)
-        yield from read_split_safe_chunks(path, special_tokens=special_tokens, pat_str=pat_str)
-    elif isinstance(text, (bytes, bytearray)):
-        raise TypeError("text must be a str, an iterable of str or a path, not bytes; decode it first")
-    elif isinstance(text, Iterable):
-        for i, item in enumerate(text):
-            if not isinstance(item, str):
-                raise TypeError(f"item {i} of the training text is a {type(item).__name__}, not a str")
-            yield item
-    else:
-        raise TypeError(f"text must be a str, an iterable of str or a path, got {type(text).__name__}")
 
 
 # --- the merges ----------------------------------------------------------------------------------
@@ -297,6 +267,22 @@ def ranks_from_merges(merges: list[tuple[int, int]]) -> dict[bytes, int]:
             )
         ranks[token] = i
     return ranks
+
+
+def _check_against_counts(counts: PieceCounts, pat_str, special_tokens) -> tuple[str, list[str]]:
+    """The pattern and special tokens to train with: those the counts were made with. A
+    `pat_str` or `special_tokens` that differ from them is a ValueError (the text would
+    have been split otherwise)."""
+    if pat_str is not None and pat_str != counts.pat_str:
+        raise ValueError("pat_str differs from the pattern the piece counts were made with; leave pat_str out "
+                         "(the counts carry their own) or count the text again with this pattern")
+    if special_tokens is None:
+        return counts.pat_str, list(counts.special_tokens)
+    specials = _special_token_list(special_tokens)
+    if set(specials) != set(counts.special_tokens):
+        raise ValueError(f"special_tokens {specials} differ from those the piece counts were made with "
+                         f"({list(counts.special_tokens)}); leave special_tokens out or count the text again")
+    return counts.pat_str, specials
 
 
 def _check_vocab_size(vocab_size: object) -> int:
