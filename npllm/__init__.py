@@ -3,7 +3,7 @@
 Step 1, words: `split_words`, `build_vocab`, `SimpleTokenizerV1`, `SimpleTokenizerV2`.
 Step 2, byte-level BPE that matches tiktoken: `Encoding`, `get_encoding`, `list_encoding_names`,
 `encoding_for_model`, `encoding_name_for_model`, `load_encoding`, `load_tiktoken_bpe`,
-`train_bpe`, `GPT2_PATTERN`, `CL100K_PATTERN`, `O200K_PATTERN`.
+`train_bpe`, `count_pieces`, `PieceCounts`, `GPT2_PATTERN`, `CL100K_PATTERN`, `O200K_PATTERN`.
 Step 3, windows and batches: `GPTDataset`, `DataLoader`, `create_dataloader` (also
 `create_dataloader_v1`), `random_batches`, `save_tokens`, `load_tokens`.
 Step 4, embeddings with a hand-written backward: `Embedding`, `PositionalEmbedding`,
@@ -34,6 +34,8 @@ _SOURCES = {
     "load_encoding": "npllm.bpe.files",
     "load_tiktoken_bpe": "npllm.bpe.files",
     "train_bpe": "npllm.bpe.train",
+    "count_pieces": "npllm.bpe.counts",
+    "PieceCounts": "npllm.bpe.counts",
     "GPT2_PATTERN": "npllm.bpe.patterns",
     "CL100K_PATTERN": "npllm.bpe.patterns",
     "O200K_PATTERN": "npllm.bpe.patterns",

@@ -1,12 +1,15 @@
 """Step 2: byte-level BPE, token for token the same as tiktoken.
 
-- `patterns.py`  how text is split into pieces (GPT-2's and cl100k's patterns)
+- `patterns.py`  how text is split into pieces (GPT-2's, cl100k's and o200k's patterns)
 - `merge.py`     the merge loop: one piece of bytes -> token IDs
 - `encoding.py`  `Encoding`: special tokens, split, cached merges; encode and decode
 - `files.py`     .tiktoken, GPT-2's encoder.json + vocab.bpe, npllm's own .npllm-bpe
 - `registry.py`  `get_encoding(name)` for every tiktoken encoding, from the bundled vocabularies
 - `models.py`    `encoding_for_model(model)`, `encoding_name_for_model(model)`: tiktoken's model table
 - `train.py`     `train_bpe`: learn your own merges, fast; `train_reference.py`: the same, slowly
+- `counts.py`    `count_pieces`, `PieceCounts`: the trainer's input, counted shard by shard and added
+- `spaced.py`    the word cache in front of the piece cache (text cut at safe spaces)
+- `chunks.py`    a large file read in chunks cut where the split cannot change
 
 Each name below is imported on first use (as in `npllm/__init__.py`): encoding text never
 imports the trainer or the file writers.
@@ -24,6 +27,8 @@ _SOURCES = {
     "load_encoding": "npllm.bpe.files",
     "load_tiktoken_bpe": "npllm.bpe.files",
     "train_bpe": "npllm.bpe.train",
+    "count_pieces": "npllm.bpe.counts",
+    "PieceCounts": "npllm.bpe.counts",
     "GPT2_PATTERN": "npllm.bpe.patterns",
     "CL100K_PATTERN": "npllm.bpe.patterns",
     "O200K_PATTERN": "npllm.bpe.patterns",
@@ -32,7 +37,7 @@ _SOURCES = {
 # The submodules, so that `import npllm.bpe; npllm.bpe.files.X` works as it did when this
 # file imported them all.
 _SUBMODULES = frozenset(
-    {"chunks", "encoding", "files", "merge", "models", "patterns", "registry", "spaced", "train",
+    {"chunks", "counts", "encoding", "files", "merge", "models", "patterns", "registry", "spaced", "train",
      "train_reference", "unicode_classes"}
 )
 
