@@ -16,7 +16,7 @@ defines it: `import npllm` imports nothing else, tokenizing never imports the lo
 embeddings or the model, and NumPy is imported only when an array is made.
 """
 
-import sys as _sys
+from npllm._lazy import lazy_getattr as _lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -65,23 +65,7 @@ _SUBMODULES = frozenset(
 __all__ = ["__version__", *_SOURCES]
 
 
-def __getattr__(name: str):
-    """`npllm.X` for a name not imported yet: import its module, keep the name here."""
-    if name in _SOURCES:
-        value = getattr(_imported(_SOURCES[name]), name)
-    elif name in _SUBMODULES:
-        value = _imported(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # the next lookup is a plain one; __getattr__ is not called again
-    return value
-
-
-def _imported(module: str):
-    """The module, imported by the import statement's own machinery (importlib.import_module
-    would hide it from `python -X importtime`)."""
-    __import__(module)
-    return _sys.modules[module]
+__getattr__ = _lazy_getattr(globals(), _SOURCES, _SUBMODULES)  # PEP 562: names on first use
 
 
 def __dir__() -> list[str]:

@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from fake_network import FakeResponse
 from cli_run import error_line, run
 
 import npllm.data
@@ -114,17 +115,3 @@ def test_bad_data_arguments_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert (code, out) == (1, "")
     assert message in error_line(err)
-
-
-class FakeResponse:
-    def __init__(self, body):
-        self.body = body
-
-    def read(self):
-        return self.body
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from fake_network import FakeResponse
 
 import npllm
 import npllm.data
@@ -41,22 +42,6 @@ PUBLISHED_SHA256 = {
     "gpt2/vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
 }
 BUNDLED_RANK_FILES = ["r50k_base.tiktoken", "p50k_base.tiktoken", "cl100k_base.tiktoken", "o200k_base.tiktoken"]
-
-
-class FakeResponse:
-    """What urlopen returns: a context manager whose read() gives the body."""
-
-    def __init__(self, body):
-        self.body = body
-
-    def read(self):
-        return self.body
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ Each name below is imported on first use (as in `npllm/__init__.py`): encoding t
 imports the trainer or the file writers.
 """
 
-import sys as _sys
+from npllm._lazy import lazy_getattr as _lazy_getattr
 
 # public name -> the module that defines it
 _SOURCES = {
@@ -44,23 +44,7 @@ _SUBMODULES = frozenset(
 __all__ = list(_SOURCES)
 
 
-def __getattr__(name: str):
-    """`npllm.bpe.X` for a name not imported yet: import its module, keep the name here."""
-    if name in _SOURCES:
-        value = getattr(_imported(_SOURCES[name]), name)
-    elif name in _SUBMODULES:
-        value = _imported(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def _imported(module: str):
-    """The module, imported by the import statement's own machinery (importlib.import_module
-    would hide it from `python -X importtime`)."""
-    __import__(module)
-    return _sys.modules[module]
+__getattr__ = _lazy_getattr(globals(), _SOURCES, _SUBMODULES)  # PEP 562: names on first use
 
 
 def __dir__() -> list[str]:
