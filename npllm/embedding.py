@@ -47,8 +47,8 @@ class Embedding:
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, seed=None, dtype=np.float32,
                  sparse: bool = False):
-        _check_size("num_embeddings", num_embeddings)
-        _check_size("embedding_dim", embedding_dim)
+        check_size("num_embeddings", num_embeddings)
+        check_size("embedding_dim", embedding_dim)
         if not isinstance(sparse, (bool, np.bool_)):
             raise TypeError(f"sparse must be True or False, got {sparse!r}")
         rng = np.random.default_rng(seed)
@@ -78,11 +78,23 @@ class Embedding:
 
     __call__ = forward
 
+    def save_for_backward(self, ids: np.ndarray) -> None:  # (...) int
+        """Remember `ids` for backward, as forward does, without gathering their rows: for a
+        caller that gathers them itself (GPTEmbedding adds the positions in the same pass).
+        `ids` must come from `check_ids(ids, V)`: a checked copy the caller will not change."""
+        self._ids = ids
+
+    @property
+    def saved_ids(self) -> np.ndarray | None:  # (...) int
+        """The IDs of the last forward (or save_for_backward), which backward sends the gradient
+        to; None before the first."""
+        return self._ids
+
     def backward(self, grad_out) -> None:  # (..., D) -> adds into the gradient, (V, D) or its rows
         if self._ids is None:
             raise RuntimeError("backward() needs a forward() first: it sends the gradient back to the IDs forward saw")
         D = self.weight.shape[1]
-        rows = _check_grad_out(grad_out, self._ids.shape + (D,), self.weight.dtype)
+        rows = check_grad_out(grad_out, self._ids.shape + (D,), self.weight.dtype)
         flat_ids = self._ids.reshape(-1)  # (N,)
         if self.sparse:
             # not grad[ids] += rows (a repeated id must add twice): one sum per distinct id
@@ -165,8 +177,8 @@ class PositionalEmbedding:
     """GPT-2's learned absolute positions: a (context_length, D) table, row t for position t."""
 
     def __init__(self, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32):
-        _check_size("context_length", context_length)
-        _check_size("embedding_dim", embedding_dim)
+        check_size("context_length", context_length)
+        check_size("embedding_dim", embedding_dim)
         rng = np.random.default_rng(seed)
         self.weight = _normal(rng, (context_length, embedding_dim), dtype)  # (C, D)
         self.grad = np.zeros_like(self.weight)  # (C, D)
@@ -229,7 +241,7 @@ class GPTEmbedding:
             raise ValueError("ids must have a time axis: shape (T,) or (B, T)")
         T = ids.shape[-1]
         self.position.check_length(T)  # both checks before either table changes
-        self.token._ids = ids  # what token.forward would remember, for backward
+        self.token.save_for_backward(ids)  # what token.forward would remember, for backward
         positions = self.position.forward(T)  # (T, D)
         D = positions.shape[1]
         out = np.empty(ids.shape + (D,), dtype=self.token.weight.dtype)  # (B, T, D)
@@ -247,11 +259,11 @@ class GPTEmbedding:
     __call__ = forward
 
     def backward(self, grad_out) -> None:  # (B, T, D) -> both tables' .grad
-        if self.token._ids is None:
+        if self.token.saved_ids is None:
             raise RuntimeError("backward() needs a forward() first: it sends the gradient back to the IDs forward saw")
         D = self.token.weight.shape[1]
         # checked once, before either table changes
-        grad_out = _check_grad_out(grad_out, self.token._ids.shape + (D,), self.token.weight.dtype)
+        grad_out = check_grad_out(grad_out, self.token.saved_ids.shape + (D,), self.token.weight.dtype)
         self.position.backward(grad_out)  # sum over the batch into the position rows
         self.token.backward(grad_out)  # one sum per distinct token; after the positions, grad_out is partly in cache
 
@@ -292,7 +304,9 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return view
 
 
-def _check_grad_out(grad_out, shape: tuple, dtype) -> np.ndarray:
+def check_grad_out(grad_out, shape: tuple, dtype) -> np.ndarray:
+    """grad_out as an array of the forward output's shape and the layer's dtype, or a clear
+    error before anything changes (shared with model.py's layers)."""
     grad_out = np.asarray(grad_out)
     if grad_out.shape != shape:
         raise ValueError(f"grad_out must have the forward output's shape {shape}, got {grad_out.shape}")
@@ -301,7 +315,9 @@ def _check_grad_out(grad_out, shape: tuple, dtype) -> np.ndarray:
     return grad_out.astype(dtype, copy=False)
 
 
-def _check_size(name: str, value) -> None:
+def check_size(name: str, value) -> None:
+    """A layer size: an int of at least 1 (shared with model.py). check_size("embedding_dim", 0)
+    raises ValueError("embedding_dim must be at least 1, got 0")."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:

@@ -62,13 +62,16 @@ class GPTDataset:
         One fancy-index of the windows for the whole batch; x and y are separate arrays
         (changing one never changes the other).
         """
-        return self._gather_at(self.window_starts(window_indices))
+        return self.gather_at(self.window_starts(window_indices))
 
     def window_starts(self, window_indices) -> np.ndarray:  # (B,) -> (B,) int64
         """Token offsets of windows: index * stride, in int64 whatever the stride."""
         return np.asarray(window_indices, dtype=np.int64) * self._step
 
-    def _gather_at(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (B,) -> (B, T), (B, T)
+    def gather_at(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (B,) -> (B, T), (B, T)
+        """The windows that start at token offsets `starts` (from `window_starts`) as one batch:
+        what `gather` does after its one multiply, for a DataLoader that computes an epoch's
+        offsets once."""
         block = self._windows[starts].astype(np.int64)  # (B, T+1): one gather, then int64
         return block[:, :-1].copy(), block[:, 1:]
 
@@ -126,7 +129,7 @@ class DataLoader:
         self._next = (epoch + 1, 0)  # a new iter() is a new epoch, even if this one is left early
         self._state = (epoch, skip)
         starts = self.dataset.window_starts(self.window_order(epoch))  # (windows,) token offsets, this epoch's order
-        gather, b = self.dataset._gather_at, self.batch_size
+        gather, b = self.dataset.gather_at, self.batch_size
         for k in range(skip, len(self)):
             x, y = gather(starts[k * b : (k + 1) * b])  # (B, T), (B, T)
             self._state = (epoch, k + 1)

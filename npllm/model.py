@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from npllm.embedding import GPTEmbedding, _check_grad_out, _check_size, check_ids
+from npllm.embedding import GPTEmbedding, check_grad_out, check_size, check_ids
 
 
 class Linear:
@@ -30,8 +30,8 @@ class Linear:
     """
 
     def __init__(self, in_features: int, out_features: int, *, seed=None, dtype=np.float32):
-        _check_size("in_features", in_features)
-        _check_size("out_features", out_features)
+        check_size("in_features", in_features)
+        check_size("out_features", out_features)
         dtype = _float_dtype(dtype)
         rng = np.random.default_rng(seed)
         bound = 1 / math.sqrt(in_features)  # torch's nn.Linear: U(-1/sqrt(in), 1/sqrt(in))
@@ -63,7 +63,7 @@ class Linear:
         if self._x is None:
             raise RuntimeError("backward() needs a forward() first: the weight gradient uses the input forward saw")
         V, D = self.weight.shape
-        g = _check_grad_out(grad_out, self._x.shape[:-1] + (V,), self.weight.dtype)
+        g = check_grad_out(grad_out, self._x.shape[:-1] + (V,), self.weight.dtype)
         g2d = g.reshape(-1, V)  # (N, V)
         self.grad += g2d.T @ self._x.reshape(-1, D)  # (V, N) @ (N, D) -> (V, D)
         return (g2d @ self.weight).reshape(self._x.shape)  # (N, V) @ (V, D) -> (..., D)

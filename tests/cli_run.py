@@ -8,7 +8,7 @@ from npllm.cli import main
 
 def run(capsys, *argv) -> tuple[int, str, str]:
     """`npllm ARGV...` in this process: (exit code, stdout, stderr)."""
-    code = main(list(argv))
+    code = main([str(a) for a in argv])  # numbers may be given as numbers
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -16,6 +16,6 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def error_line(err: str) -> str:
     """The one `npllm: error:` line a failure prints, checked to be exactly one line."""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("npllm: error:"), err
+    assert len(lines) == 1 and lines[0].startswith("npllm: error: "), err
     assert "Traceback" not in err
     return lines[0]

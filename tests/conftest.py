@@ -23,6 +23,10 @@ from reference import references_required
 import npllm
 import npllm.data
 
+# Not collected, even for --doctest-modules (setup.cfg): importing the shim's `tiktoken` would
+# put a second `tiktoken` on sys.path. test_tiktoken_suite.py runs it in a child process.
+collect_ignore = ["tiktoken_shim"]
+
 
 def _fill_tiktoken_cache() -> None:
     """A temporary TIKTOKEN_CACHE_DIR holding every vocabulary tiktoken may ask for."""

@@ -2,22 +2,9 @@
 
 import numpy as np
 import pytest
+from cli_run import error_line, run
 
 import npllm.data
-from npllm.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) >= 1 and lines[0].startswith("npllm: error:"), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_encode_known_answers(capsys):
@@ -27,7 +14,7 @@ def test_encode_known_answers(capsys):
 
 def test_encode_special_token_policies(capsys):
     code, _, err = run(capsys, "encode", "--text", "a<|endoftext|>")
-    assert code == 1 and "<|endoftext|>" in one_error_line(err)
+    assert code == 1 and "<|endoftext|>" in error_line(err)
     assert run(capsys, "encode", "--special", "allow", "--text", "<|endoftext|>")[1] == "50256\n"
     assert run(capsys, "encode", "--special", "ordinary", "--text", "<|endoftext|>")[1] == "27 91 437 1659 5239 91 29\n"
 
@@ -49,13 +36,13 @@ def test_encode_to_npy_and_decode_it_back(capsys, tmp_path, prose_text, gpt2):
 def test_decode_accepts_lists_and_rejects_bad_ids(capsys, tmp_path):
     assert run(capsys, "decode", "--ids", "[31373, 995]")[1] == "hello world\n"
     code, _, err = run(capsys, "decode", "--ids", "31373 x")
-    assert code == 1 and "'x'" in one_error_line(err)
+    assert code == 1 and "'x'" in error_line(err)
     code, _, err = run(capsys, "decode", "--ids", "50257")
-    assert code == 1 and "50257" in one_error_line(err)
+    assert code == 1 and "50257" in error_line(err)
     floats = tmp_path / "f.npy"
     np.save(floats, np.array([1.5]))
     code, _, err = run(capsys, "decode", str(floats))
-    assert code == 1 and "float64" in one_error_line(err)
+    assert code == 1 and "float64" in error_line(err)
 
 
 def test_show_marks_token_boundaries(capsys):
@@ -92,18 +79,18 @@ def test_saved_encoding_file_works_as_encoding(capsys, tmp_path):
 def test_missing_files_are_one_line_errors(capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code == 1
-    assert "/no/such/" in one_error_line(err)
+    assert "/no/such/" in error_line(err)
 
 
 def test_non_utf8_and_corrupt_encoding_files(capsys, tmp_path):
     bad = tmp_path / "latin1.txt"
     bad.write_bytes(b"caf\xe9\n")
     code, _, err = run(capsys, "encode", str(bad))
-    assert code == 1 and "not UTF-8" in one_error_line(err)
+    assert code == 1 and "not UTF-8" in error_line(err)
     corrupt = tmp_path / "model.npllm-bpe"
     corrupt.write_text("npllm-bpe v1\n{}\n", encoding="utf-8")
     code, _, err = run(capsys, "encode", "--encoding", str(corrupt), "--text", "a")
-    assert code == 1 and "line 2" in one_error_line(err)
+    assert code == 1 and "line 2" in error_line(err)
 
 
 def test_demo_without_the_verdict_runs_on_npllms_docstrings(capsys, monkeypatch, tmp_path):

@@ -9,16 +9,11 @@ import math
 import re
 
 import pytest
+from cli_run import run
 
 from npllm.cli import main
 
 LOSS = re.compile(r"^  step +(\d+)  loss (\d+\.\d+)$", re.MULTILINE)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def losses(out: str) -> list[tuple[int, float]]:

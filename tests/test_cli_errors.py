@@ -19,6 +19,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from cli_run import error_line
 
 import npllm
 from npllm.bpe.files import MAGIC
@@ -115,9 +116,8 @@ def fails_with_one_line(capsys, paths, template: str, words) -> str:
     assert "Traceback" not in err
     assert code == 1, err
     assert out == ""  # nothing that looks like a result
-    assert err.endswith("\n") and err.count("\n") == 1, err  # one line
-    line = err.rstrip("\n")
-    assert line.startswith("npllm: error: "), line
+    assert err.endswith("\n") and err.count("\n") == 1, err  # one line, and no blank one
+    line = error_line(err)
     for word in [words] if isinstance(words, str) else words:
         assert word.format(**paths) in line, f"{word!r} not in {line!r}"
     assert sorted(tmp.rglob("*")) == before  # no output, no temporary file left behind
@@ -467,10 +467,9 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *words: str) -> N
     assert "Traceback" not in result.stderr
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("npllm: error: "), result.stderr
+    line = error_line(result.stderr)
     for word in words:
-        assert word in lines[0]
+        assert word in line
 
 
 def test_process_bad_number_and_bad_npy(tmp_path):

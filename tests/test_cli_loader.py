@@ -7,22 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from cli_run import error_line, run
 
 import npllm
-from npllm.cli import main
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def the_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("npllm: error:"), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture
@@ -150,33 +137,33 @@ def test_encode_file_special_tokens(capsys, tmp_path):
 
 def test_batches_missing_file(capsys, tmp_path):
     code, out, err = run(capsys, "batches", tmp_path / "nope.txt")
-    assert code == 1 and out == "" and "nope.txt" in the_error_line(err)
+    assert code == 1 and out == "" and "nope.txt" in error_line(err)
 
 
 def test_batches_non_utf8_file(capsys, tmp_path):
     src = tmp_path / "latin1.txt"
     src.write_bytes("café crème, déjà vu\n".encode("latin-1") * 20)
     code, out, err = run(capsys, "batches", src)
-    assert code == 1 and out == "" and "latin1.txt" in the_error_line(err)
+    assert code == 1 and out == "" and "latin1.txt" in error_line(err)
 
 
 def test_batches_max_length_larger_than_the_text(capsys, tmp_path):
     src = tmp_path / "short.txt"
     src.write_text("Hello world", encoding="utf-8")  # 2 tokens
     code, out, err = run(capsys, "batches", src, "--max-length", 4)
-    line = the_error_line(err)
+    line = error_line(err)
     assert code == 1 and "2" in line and "5" in line
 
 
 @pytest.mark.parametrize("option", [("--batch-size", 0), ("--max-length", 0), ("--stride", 0), ("--batch-size", -3)])
 def test_batches_non_positive_numbers(capsys, text_file, option):
     code, _, err = run(capsys, "batches", text_file, *option)
-    assert code == 1 and option[0] in the_error_line(err)
+    assert code == 1 and option[0] in error_line(err)
 
 
 def test_batches_bad_number_is_one_line_too(capsys, text_file):
     code, out, err = run(capsys, "batches", text_file, "--batch-size", "abc")
-    line = the_error_line(err)
+    line = error_line(err)
     assert code == 1 and out == "" and "--batch-size" in line and "'abc'" in line
 
 
@@ -185,7 +172,7 @@ def test_batches_token_file_with_a_corrupt_sidecar(capsys, tmp_path):
     npllm.save_tokens(token_file, list(range(100)), encoding="gpt2")
     (tmp_path / "t.bin.json").write_text("{corrupt", encoding="utf-8")
     code, out, err = run(capsys, "batches", token_file)
-    assert code == 1 and out == "" and "t.bin.json" in the_error_line(err)
+    assert code == 1 and out == "" and "t.bin.json" in error_line(err)
 
 
 def test_batches_truncated_token_file(capsys, tmp_path):
@@ -193,24 +180,24 @@ def test_batches_truncated_token_file(capsys, tmp_path):
     npllm.save_tokens(token_file, list(range(100)), encoding="gpt2")
     token_file.write_bytes(token_file.read_bytes()[:-4])
     code, _, err = run(capsys, "batches", token_file)
-    assert code == 1 and "t.bin" in the_error_line(err)
+    assert code == 1 and "t.bin" in error_line(err)
 
 
 def test_encode_file_workers_0(capsys, tmp_path, text_file):
     code, _, err = run(capsys, "encode-file", text_file, "-o", tmp_path / "o.bin", "--workers", 0)
-    assert code == 1 and "--workers" in the_error_line(err)
+    assert code == 1 and "--workers" in error_line(err)
     assert not (tmp_path / "o.bin").exists()
 
 
 def test_encode_file_output_folder_missing(capsys, tmp_path, text_file):
     code, _, err = run(capsys, "encode-file", text_file, "-o", tmp_path / "no" / "such" / "o.bin")
-    assert code == 1 and "no" in the_error_line(err)
+    assert code == 1 and "no" in error_line(err)
     assert not (tmp_path / "no").exists()
 
 
 def test_encode_file_missing_file(capsys, tmp_path):
     code, _, err = run(capsys, "encode-file", tmp_path / "nope.txt", "-o", tmp_path / "o.bin")
-    assert code == 1 and "nope.txt" in the_error_line(err)
+    assert code == 1 and "nope.txt" in error_line(err)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -218,12 +205,12 @@ def test_encode_file_non_utf8_file(capsys, tmp_path):
     src = tmp_path / "latin1.txt"
     src.write_bytes("café crème, déjà vu\n".encode("latin-1") * 20)
     code, _, err = run(capsys, "encode-file", src, "-o", tmp_path / "o.bin")
-    assert code == 1 and "UTF-8" in the_error_line(err)
+    assert code == 1 and "UTF-8" in error_line(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latin1.txt"]
 
 
 def test_encode_file_needs_an_output(capsys, text_file):
     code, _, err = run(capsys, "encode-file", text_file)
-    assert code == 1 and "-o/--out" in the_error_line(err)
+    assert code == 1 and "-o/--out" in error_line(err)
     code, _, err = run(capsys, "encode-file", text_file, "-o", "x.bin", "--workers", "two")
-    assert code == 1 and "--workers" in the_error_line(err)
+    assert code == 1 and "--workers" in error_line(err)

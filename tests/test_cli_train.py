@@ -5,26 +5,12 @@ code 1, never a traceback. The file is `prose_text`, real text every Python inst
 import warnings
 
 import pytest
+from cli_run import error_line, run
 
 import npllm
 from npllm import CL100K_PATTERN, GPT2_PATTERN
-from npllm.cli import main
 
 EOT = "<|endoftext|>"
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def only_error_line(err: str) -> str:
-    """The one line of stderr, which must be an `npllm: error:` line."""
-    assert "Traceback" not in err
-    lines = err.strip("\n").split("\n")
-    assert len(lines) == 1 and lines[0].startswith("npllm: error: "), err
-    return lines[0]
 
 
 @pytest.fixture
@@ -104,7 +90,7 @@ def test_missing_file(capsys, tmp_path):
     model = tmp_path / "m.npllm-bpe"
     code, out, err = run(capsys, "train-bpe", str(tmp_path / "nope.txt"), "--vocab-size", "300", "-o", str(model))
     assert code == 1 and out == ""
-    assert "nope.txt" in only_error_line(err)
+    assert "nope.txt" in error_line(err)
     assert not model.exists()
 
 
@@ -114,7 +100,7 @@ def test_non_utf8_file(capsys, tmp_path):
     model = tmp_path / "m.npllm-bpe"
     code, out, err = run(capsys, "train-bpe", str(bad), "--vocab-size", "300", "-o", str(model))
     assert code == 1 and out == ""
-    assert "utf-8" in only_error_line(err).lower()
+    assert "utf-8" in error_line(err).lower()
     assert not model.exists()
 
 
@@ -124,7 +110,7 @@ def test_non_utf8_error_names_the_file(capsys, tmp_path):
     bad.write_bytes("café au lait\n".encode("latin-1"))
     code, _, err = run(capsys, "train-bpe", str(bad), "--vocab-size", "300", "-o", str(tmp_path / "m.npllm-bpe"))
     assert code == 1
-    assert "latin1.txt" in only_error_line(err)
+    assert "latin1.txt" in error_line(err)
 
 
 def test_empty_file(capsys, tmp_path):
@@ -132,14 +118,14 @@ def test_empty_file(capsys, tmp_path):
     empty.write_bytes(b"")
     code, out, err = run(capsys, "train-bpe", str(empty), "--vocab-size", "300", "-o", str(tmp_path / "m.npllm-bpe"))
     assert code == 1 and out == ""
-    assert "empty" in only_error_line(err)
+    assert "empty" in error_line(err)
 
 
 def test_vocab_size_below_256(capsys, tmp_path, text_file):
     model = tmp_path / "m.npllm-bpe"
     code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "100", "-o", str(model))
     assert code == 1 and out == ""
-    line = only_error_line(err)
+    line = error_line(err)
     assert "256" in line and "100" in line
     assert not model.exists()
 
@@ -147,7 +133,7 @@ def test_vocab_size_below_256(capsys, tmp_path, text_file):
 def test_vocab_size_not_a_number(capsys, tmp_path, text_file):
     code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "abc", "-o", str(tmp_path / "m.npllm-bpe"))
     assert code == 1 and out == ""
-    line = only_error_line(err)
+    line = error_line(err)
     assert "--vocab-size" in line and "abc" in line
 
 
@@ -155,7 +141,7 @@ def test_output_folder_missing(capsys, tmp_path, text_file):
     model = tmp_path / "no" / "such" / "m.npllm-bpe"
     code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(model))
     assert code == 1 and out == ""
-    assert str(model.parent) in only_error_line(err)
+    assert str(model.parent) in error_line(err)
     assert not model.parent.exists()
 
 
@@ -176,4 +162,4 @@ def test_more_workers_than_cpus(capsys, tmp_path, text_file, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(tmp_path / "m.npllm-bpe"),
                          "--workers", "3")
-    assert code == 1 and "--workers 3 is more than the 2 CPUs here" in only_error_line(err)
+    assert code == 1 and "--workers 3 is more than the 2 CPUs here" in error_line(err)

@@ -5,21 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from cli_run import error_line
 
 import npllm
 from npllm.cli import main
-
-
-def error_lines(err):
-    return err.splitlines()
-
-
-def assert_one_line_error(err):
-    lines = error_lines(err)
-    assert len(lines) == 1, err
-    assert lines[0].startswith("npllm: error: ")
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture
@@ -102,14 +91,14 @@ def test_missing_file_is_one_line_and_exit_1(capsys, tmp_path):
     missing = tmp_path / "nope.txt"
     assert main(["words", str(missing)]) == 1
     out, err = capsys.readouterr()
-    line = assert_one_line_error(err)
+    line = error_line(err)
     assert str(missing) in line
     assert out == ""
 
 
 def test_directory_is_one_line_and_exit_1(capsys, tmp_path):
     assert main(["words", str(tmp_path)]) == 1
-    assert str(tmp_path) in assert_one_line_error(capsys.readouterr().err)
+    assert str(tmp_path) in error_line(capsys.readouterr().err)
 
 
 def test_non_utf8_file_is_one_line_and_exit_1(capsys, tmp_path):
@@ -117,20 +106,20 @@ def test_non_utf8_file_is_one_line_and_exit_1(capsys, tmp_path):
     file.write_bytes("caf\u00e9 au lait".encode("latin-1"))
     assert main(["words", str(file)]) == 1
     out, err = capsys.readouterr()
-    line = assert_one_line_error(err)
+    line = error_line(err)
     assert str(file) in line and "UTF-8" in line
     assert out == ""
 
 
 def test_demo_missing_text_is_one_line_and_exit_1(capsys, tmp_path):
     assert main(["demo", "--text", str(tmp_path / "nope.txt")]) == 1
-    assert_one_line_error(capsys.readouterr().err)
+    error_line(capsys.readouterr().err)
 
 
 def test_negative_show_is_exit_1(capsys, prose_file):
     assert main(["words", str(prose_file), "--show", "-1"]) == 1
     out, err = capsys.readouterr()
-    assert "--show" in assert_one_line_error(err)
+    assert "--show" in error_line(err)
     assert out == ""
 
 
@@ -147,7 +136,7 @@ def test_bad_usage_is_one_line_and_exit_1(capsys, argv):
     # argparse alone would print the usage and exit 2; npllm's parser says it in one line
     assert main(argv) == 1
     out, err = capsys.readouterr()
-    assert "--help" in assert_one_line_error(err)
+    assert "--help" in error_line(err)
     assert out == ""
 
 
@@ -155,7 +144,7 @@ def test_no_command_is_one_line_that_lists_the_commands(capsys):
     # a failure like any other (issue 13's fuzz test found the 22-line help here); --help has it all
     assert main([]) == 1
     out, err = capsys.readouterr()
-    line = assert_one_line_error(err)
+    line = error_line(err)
     assert "give a command: demo, words, encode, decode, show, train-bpe, encode-file, batches, data" in line
     assert "npllm --help" in line and out == ""
 

@@ -43,7 +43,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import regex
 
 from npllm.bpe.chunks import read_split_safe_chunks
-from npllm.bpe.encoding import _replace_lone_surrogates, _special_token_regex
+from npllm.bpe.encoding import replace_lone_surrogates, special_token_regex
 from npllm.bpe.files import atomic_write
 from npllm.bpe.patterns import GPT2_PATTERN, compile_ascii
 
@@ -275,13 +275,13 @@ class _ChunkCounter:
     def __init__(self, pat_str: str, special_tokens: tuple[str, ...]):
         self.pat_str, self.special_tokens = pat_str, special_tokens
         self.pattern, self.ascii_pattern = regex.compile(pat_str), compile_ascii(pat_str)
-        self.specials = _special_token_regex(frozenset(special_tokens)) if special_tokens else None
+        self.specials = special_token_regex(frozenset(special_tokens)) if special_tokens else None
         self.counts = Counter()  # str -> int; a Counter keeps first-insertion order
         self.specials_cut = 0
 
     def add(self, chunk: str) -> None:
         if not chunk.isascii():
-            chunk = _replace_lone_surrogates(chunk)  # what the encoder does, so both agree
+            chunk = replace_lone_surrogates(chunk)  # what the encoder does, so both agree
         segments = self.specials.split(chunk) if self.specials else (chunk,)
         self.specials_cut += len(segments) - 1
         for segment in segments:

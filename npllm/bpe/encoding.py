@@ -132,6 +132,7 @@ def _remember(cache, piece: str, value) -> None:
 class Encoding:
     """A byte-level BPE encoding: ranks, a split pattern and special tokens.
 
+    >>> from npllm import get_encoding
     >>> enc = get_encoding("gpt2")
     >>> enc.encode("hello world")
     [31373, 995]
@@ -248,6 +249,11 @@ class Encoding:
         return self._pat_str
 
     @property
+    def explicit_n_vocab(self) -> int | None:
+        """The constructor's `explicit_n_vocab` (None when it was not given): saving keeps it."""
+        return self._explicit_n_vocab
+
+    @property
     def n_vocab(self) -> int:
         """One more than the highest token ID (tiktoken's definition)."""
         return self.max_token_value + 1
@@ -292,7 +298,7 @@ class Encoding:
         try:
             return self._encode_ordinary(text)
         except UnicodeEncodeError:
-            return self._encode_ordinary(_replace_lone_surrogates(text))
+            return self._encode_ordinary(replace_lone_surrogates(text))
 
     def encode(
         self,
@@ -313,7 +319,7 @@ class Encoding:
         try:
             return self._encode_with_specials(text, allowed)
         except UnicodeEncodeError:
-            return self._encode_with_specials(_replace_lone_surrogates(text), allowed)
+            return self._encode_with_specials(replace_lone_surrogates(text), allowed)
 
     def encode_to_numpy(
         self,
@@ -336,7 +342,7 @@ class Encoding:
         try:
             packed = self._encode_packed(text, allowed)
         except UnicodeEncodeError:
-            packed = self._encode_packed(_replace_lone_surrogates(text), allowed)
+            packed = self._encode_packed(replace_lone_surrogates(text), allowed)
         return np.frombuffer(packed, dtype=np.uint32)  # (N,)
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
@@ -408,6 +414,7 @@ class Encoding:
         that opens onto every token starting with a space (text ending in " ") takes 0.05 to
         0.6 s here, two to three times tiktoken's time.
 
+        >>> from npllm import get_encoding
         >>> stable, completions = get_encoding("gpt2").encode_with_unstable("hello fanta")
         >>> stable, len(completions), completions[0]  # " f" + "anta", the text as it stands
         ([31373], 1432, [277, 4910])
@@ -420,7 +427,7 @@ class Encoding:
         try:
             ids, n_tail = self._encode_with_last_piece(text, allowed)
         except UnicodeEncodeError:  # lone surrogates: fixed up as in encode (tiktoken raises here)
-            ids, n_tail = self._encode_with_last_piece(_replace_lone_surrogates(text), allowed)
+            ids, n_tail = self._encode_with_last_piece(replace_lone_surrogates(text), allowed)
         n_tail = self._widen_over_blanks(ids, n_tail)
         stable = ids[: len(ids) - n_tail]
         tail = b"".join(map(self._decoder.__getitem__, ids[len(ids) - n_tail :]))
@@ -607,7 +614,7 @@ class Encoding:
         A bytearray, so the array viewing it is writable."""
         chunks = []  # bytes, one per word, piece or special token
         start = 0
-        for match in _special_token_regex(allowed).finditer(text) if allowed else ():
+        for match in special_token_regex(allowed).finditer(text) if allowed else ():
             chunks += self._packed(text[start : match.start()])
             chunks.append(array(UINT32, [self._special_tokens[match.group()]]).tobytes())
             start = match.end()
@@ -619,7 +626,7 @@ class Encoding:
             return self._encode_ordinary(text)
         ids = []
         start = 0
-        for match in _special_token_regex(allowed).finditer(text):
+        for match in special_token_regex(allowed).finditer(text):
             ids += self._encode_ordinary(text[start : match.start()])
             ids.append(self._special_tokens[match.group()])
             start = match.end()
@@ -646,7 +653,7 @@ class Encoding:
             disallowed = frozenset(disallowed_special)
         if not disallowed:
             return
-        match = _special_token_regex(disallowed).search(text)
+        match = special_token_regex(disallowed).search(text)
         if match:
             token = match.group()
             raise DisallowedSpecialToken(
@@ -690,7 +697,7 @@ class Encoding:
         the text is empty or ends with a special token). "hello fanta" -> ([31373, 277, 4910], 2)"""
         ids = []
         start = 0
-        for match in _special_token_regex(allowed).finditer(text) if allowed else ():
+        for match in special_token_regex(allowed).finditer(text) if allowed else ():
             ids += self._encode_ordinary(text[start : match.start()])
             ids.append(self._special_tokens[match.group()])
             start = match.end()
@@ -762,8 +769,10 @@ class Encoding:
 
 
 @functools.lru_cache(maxsize=128)
-def _special_token_regex(tokens: frozenset[str]) -> regex.Pattern:
-    """One alternation of the tokens, longest first so a longer token wins over its prefix."""
+def special_token_regex(tokens: frozenset[str]) -> regex.Pattern:
+    """One alternation of the tokens, longest first so a longer token wins over its prefix.
+    Shared with `counts.py`, which must cut text at special tokens as the encoder does.
+    {"<|a|>", "<|a|>b"} -> `<\\|a\\|>b|<\\|a\\|>`"""
     return regex.compile("|".join(regex.escape(t) for t in sorted(tokens, key=len, reverse=True)))
 
 
@@ -772,8 +781,10 @@ def _flat_list(parts: list[tuple[int, ...]]) -> list[int]:
     return functools.reduce(operator.iconcat, parts, [])
 
 
-def _replace_lone_surrogates(text: str) -> str:
-    """Join valid surrogate pairs, turn lone surrogates into U+FFFD: what tiktoken does."""
+def replace_lone_surrogates(text: str) -> str:
+    """Join valid surrogate pairs, turn lone surrogates into U+FFFD: what tiktoken does.
+    Shared with `counts.py`, so training sees the text the encoder sees. "a\\ud800b" -> "a\\ufffdb".
+    """
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 

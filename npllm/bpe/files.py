@@ -96,7 +96,7 @@ def save_encoding(enc, path) -> pathlib.Path:
         "name": enc.name,
         "pat_str": enc.pat_str,
         "special_tokens": enc.special_tokens,
-        "explicit_n_vocab": enc._explicit_n_vocab,
+        "explicit_n_vocab": enc.explicit_n_vocab,
         "n_ranks": len(ranked),
         "rank_gaps": bool(ranked) and ranked[-1][1] != len(ranked) - 1,
         "ranks_sha256": hashlib.sha256(body).hexdigest(),

@@ -116,7 +116,8 @@ def chunk_values(
         values[-1] = cache.encode_one(" " + last)
     head = parts[0]
     if (not values or (head and not head[-1].isspace())) and None not in values:
-        return [encode_head(head), *values]  # every space is a safe cut: the usual case
+        values.insert(0, encode_head(head))  # every space is a safe cut: the usual case
+        return values
     return _join_around_unsafe_spaces(parts, values, cache, encode_head)
 
 
