@@ -172,3 +172,14 @@ def test_words_are_cached_the_second_time_and_encoded_together(fresh):
         assert all(f"w{i}ord" in enc._spaced_ids for i in range(1, 200))
     finally:
         del enc._split
+
+
+def test_words_seen_once_are_bounded_and_long_ones_never_kept():
+    cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len, maxsize=4)
+    long_word = "y" * (spaced.MAX_CACHED_CHARS + 1)
+    cache.admit(["a", "b", long_word])
+    assert cache.seen_once == {"a", "b"}  # the long word is not remembered at all
+    cache.admit(["c", "d", "e", "f"])
+    assert len(cache.seen_once) <= 2 * cache.maxsize
+    cache.admit(["g"])
+    assert len(cache.seen_once) <= cache.maxsize + 1  # started over once past maxsize

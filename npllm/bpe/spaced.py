@@ -59,16 +59,16 @@ class SpacedChunkCache(dict):
         self.encode_words = encode_words
         self.encode_one = encode_one
         self.maxsize = maxsize
-        self.seen_once = set()  # words met once and not cached (yet); bounded like the cache
+        self.seen_once = set()  # short words met once and not cached (yet); bounded like the cache
 
     def admit(self, words: list[str]) -> bool:
         """Cache those of `words` that were seen before (and can stand alone); remember all of
         them as seen. True if any was cached. Costs little when none was seen before: one
         set intersection and one set update, in C."""
         again = [w for w in self.seen_once.intersection(words) if w not in self]
-        if len(self.seen_once) > 4 * self.maxsize:
-            self.seen_once.clear()
-        self.seen_once.update(words)
+        if len(self.seen_once) > self.maxsize:
+            self.seen_once.clear()  # bounded as the cache is: at most maxsize words of MAX_CACHED_CHARS
+        self.seen_once.update(w for w in words if len(w) <= MAX_CACHED_CHARS)
         if again:
             self.fill(again)
         return bool(again)
