@@ -222,7 +222,7 @@ def draw_chart(results: list[Result], path: pathlib.Path, title: str = "") -> st
     except ImportError as e:
         absent = importlib.util.find_spec("matplotlib") is None  # else it is there, but broken
         why = "matplotlib not installed" if absent else f"matplotlib failed to import ({e})"
-        progress(f"note: chart skipped: {why} (pip install -e \".[plot]\" draws it)")
+        progress(f'note: chart skipped: {why} (pip install -e ".[plot]" draws it)')
         return f"skipped, {why}"
     if not rows:
         return "skipped, no row has a ratio"
@@ -247,8 +247,7 @@ def draw_chart(results: list[Result], path: pathlib.Path, title: str = "") -> st
             ax.text(q, i, f" {text} ", va="center", ha="left" if q >= 1 else "right", fontsize=6)
         on_x = ax.get_xaxis_transform()  # x in data, y in axes coordinates
         ax.text(1.0, 1.0, "npllm faster  ", transform=on_x, ha="right", va="bottom", fontsize=8, color="tab:green")
-        ax.text(1.0, 1.0, "  baseline faster", transform=on_x, ha="left", va="bottom", fontsize=8,
-                color="tab:orange")
+        ax.text(1.0, 1.0, "  baseline faster", transform=on_x, ha="left", va="bottom", fontsize=8, color="tab:orange")
         ax.set_xlabel("npllm median / baseline median (log scale); red: a target missed")
         ax.set_title(f"npllm against its baselines{', ' + title if title else ''}", fontsize=9, pad=14)
         ax.grid(axis="x", which="major", alpha=0.3)
@@ -262,7 +261,7 @@ def draw_chart(results: list[Result], path: pathlib.Path, title: str = "") -> st
 
 
 def _label(r: Result) -> str:
-    """"encode_ordinary warm, gpt2, tinyshakespeare (1.12 MB) vs tiktoken encode_ordinary (1 thread)", shortened."""
+    """ "encode_ordinary warm, gpt2, tinyshakespeare (1.12 MB) vs tiktoken encode_ordinary (1 thread)", shortened."""
     return f"{_shorten(r.name, 80)} vs {_shorten(r.baseline, 65)}"
 
 
@@ -272,7 +271,7 @@ def _shorten(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     head = (width - 3) // 2
-    return text[:head] + "..." + text[len(text) - (width - 3 - head):]
+    return text[:head] + "..." + text[len(text) - (width - 3 - head) :]
 
 
 if __name__ == "__main__":

@@ -34,11 +34,10 @@ import tracemalloc
 from dataclasses import dataclass
 
 import npllm
+from benchmarks.common import MB, Result, progress, scale, summarize, timeit
 from npllm import data
 from npllm.bpe.chunks import READ_CHUNK_CHARS, read_split_safe_chunks
 from npllm.tokens import ENCODE_CHUNK_CHARS
-
-from benchmarks.common import MB, Result, progress, scale, summarize, timeit
 
 ENCODING = "gpt2"
 LINEAR_TARGET = 2.0  # s/MB at full size / s/MB at a quarter (a quadratic search: 4)
@@ -98,13 +97,18 @@ def _rows(sizes: Sizes, folder: pathlib.Path) -> list[Result]:
         base_path = ordinary_file(path.stat().st_size)
         base = scale(timeit(lambda: _chunk(base_path), sizes.repeat), 1 / mb)
         n_chunks, peak = _chunk_count_and_peak(path)
-        rows.append(Result(
-            f"read_split_safe_chunks, {labels[key]}", figure, "the same on ordinary text (tinyshakespeare)", base,
-            unit="s/MB",
-            note=f"{1 / figure['median']:,.0f} MB/s against {1 / base['median']:,.0f} MB/s; {n_chunks} chunks of at most "
-                 f"{READ_CHUNK_CHARS / 2**20:g} Mi characters; peak memory {peak / MB:,.1f} MB for the {mb:,.1f} MB file",
-            profile=lambda path=path: lambda: _chunk(path),
-        ))
+        rows.append(
+            Result(
+                f"read_split_safe_chunks, {labels[key]}",
+                figure,
+                "the same on ordinary text (tinyshakespeare)",
+                base,
+                unit="s/MB",
+                note=f"{1 / figure['median']:,.0f} MB/s against {1 / base['median']:,.0f} MB/s; {n_chunks} chunks of at most "
+                f"{READ_CHUNK_CHARS / 2**20:g} Mi characters; peak memory {peak / MB:,.1f} MB for the {mb:,.1f} MB file",
+                profile=lambda path=path: lambda: _chunk(path),
+            )
+        )
 
     # linearity, where the search has the most to do: no cut at all, every character examined
     progress("chunks: linearity")
@@ -112,12 +116,19 @@ def _rows(sizes: Sizes, folder: pathlib.Path) -> list[Result]:
     for fraction in (4, 2, 1):
         part = _write(folder / f"x-{fraction}.txt", "x" * (sizes.x_bytes // fraction))
         per_mb[fraction] = scale(timeit(lambda part=part: _chunk(part), sizes.repeat), MB / part.stat().st_size)
-    rows.append(Result(
-        f'read_split_safe_chunks, "x" * {sizes.x_bytes:_} against a quarter of it, per MB',
-        per_mb[1], "the same per MB on the quarter", per_mb[4], unit="s/MB", target=LINEAR_TARGET,
-        note="s/MB at 1/4, 1/2, 1: " + ", ".join(f"{per_mb[f]['median']:.5f}" for f in (4, 2, 1))
-             + "; linear: about equal (the old search was quadratic: 4x the size, 4x the time per MB)",
-    ))
+    rows.append(
+        Result(
+            f'read_split_safe_chunks, "x" * {sizes.x_bytes:_} against a quarter of it, per MB',
+            per_mb[1],
+            "the same per MB on the quarter",
+            per_mb[4],
+            unit="s/MB",
+            target=LINEAR_TARGET,
+            note="s/MB at 1/4, 1/2, 1: "
+            + ", ".join(f"{per_mb[f]['median']:.5f}" for f in (4, 2, 1))
+            + "; linear: about equal (the old search was quadratic: 4x the size, 4x the time per MB)",
+        )
+    )
 
     # the command, end to end
     for key in ("line", "json"):
@@ -126,14 +137,21 @@ def _rows(sizes: Sizes, folder: pathlib.Path) -> list[Result]:
         _check_whole(path, folder / f"{key}.bin")
         mb = path.stat().st_size / MB
         figure, rss = _command(path, folder / f"{key}.bin", sizes.command_repeat)
-        base_figure, base_rss = _command(ordinary_file(path.stat().st_size), folder / "ordinary.bin", sizes.command_repeat)
-        rows.append(Result(
-            f"npllm encode-file, {labels[key]}, {ENCODING}", scale(figure, 1 / mb),
-            "the same on ordinary text (tinyshakespeare)", scale(base_figure, 1 / mb), unit="s/MB",
-            note=f"{mb / figure['median']:,.1f} MB/s against {mb / base_figure['median']:,.1f} MB/s; peak RSS "
-                 f"{_mb(rss)} against {_mb(base_rss)} (chunks of {ENCODE_CHUNK_CHARS / 2**20:g} Mi characters); "
-                 f"equal to encoding the whole text; a fresh process per run (start-up included)",
-        ))
+        base_figure, base_rss = _command(
+            ordinary_file(path.stat().st_size), folder / "ordinary.bin", sizes.command_repeat
+        )
+        rows.append(
+            Result(
+                f"npllm encode-file, {labels[key]}, {ENCODING}",
+                scale(figure, 1 / mb),
+                "the same on ordinary text (tinyshakespeare)",
+                scale(base_figure, 1 / mb),
+                unit="s/MB",
+                note=f"{mb / figure['median']:,.1f} MB/s against {mb / base_figure['median']:,.1f} MB/s; peak RSS "
+                f"{_mb(rss)} against {_mb(base_rss)} (chunks of {ENCODE_CHUNK_CHARS / 2**20:g} Mi characters); "
+                f"equal to encoding the whole text; a fresh process per run (start-up included)",
+            )
+        )
     return rows
 
 
@@ -228,9 +246,13 @@ def minified_json(n_bytes: int, seed: int = 0) -> str:
     rng = random.Random(seed)
     records, size = [], 0
     while size < n_bytes:
-        record = {"id": rng.randrange(10**6), "name": "".join(rng.choices("abcdefghijkl", k=rng.randint(3, 12))),
-                  "tags": rng.sample(["x", "yz", "new", "old", "中文"], 2), "score": round(rng.random(), 4),
-                  "ok": rng.random() < 0.5}
+        record = {
+            "id": rng.randrange(10**6),
+            "name": "".join(rng.choices("abcdefghijkl", k=rng.randint(3, 12))),
+            "tags": rng.sample(["x", "yz", "new", "old", "中文"], 2),
+            "score": round(rng.random(), 4),
+            "ok": rng.random() < 0.5,
+        }
         records.append(record)
         size += len(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) + 1
     return json.dumps(records, separators=(",", ":"), ensure_ascii=False)

@@ -77,10 +77,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import npllm
+from benchmarks.common import MB, Result, progress, scale, summarize, timeit, torch_one_thread
 from npllm import data
 from npllm.scatter import STRATEGIES
-
-from benchmarks.common import MB, Result, progress, scale, summarize, timeit, torch_one_thread
 
 B, T = 8, 1024  # ids per step: (B, T)
 V, C, D = 50_257, 1024, 768  # GPT-2 small: vocabulary, context length, embedding width
@@ -133,10 +132,15 @@ LAZY = Mode("lazy Adam", True, "lazy", True, "sparse_adam", "GPTEmbedding(sparse
 ADAM = Mode("Adam", True, "adam", False, "adam", "GPTEmbedding(sparse=True) + Adam")
 ADAM_DENSE_TABLE = Mode("Adam", False, "adam", False, "adam", "GPTEmbedding() (dense .grad) + Adam")
 NO_OPT = Mode("no optimizer", False, None, False, None, "GPTEmbedding(): zero_grad + forward + backward")
-NO_OPT_SPARSE = Mode("no optimizer", True, None, True, None,
-                     "GPTEmbedding(sparse=True): zero_grad + forward + backward")
-TORCH_NAMES = {"sgd": "optim.SGD", "adam": "optim.Adam",
-               "sparse_adam": "optim.SparseAdam (tokens) + optim.Adam (positions)", None: "no optimizer"}
+NO_OPT_SPARSE = Mode(
+    "no optimizer", True, None, True, None, "GPTEmbedding(sparse=True): zero_grad + forward + backward"
+)
+TORCH_NAMES = {
+    "sgd": "optim.SGD",
+    "adam": "optim.Adam",
+    "sparse_adam": "optim.SparseAdam (tokens) + optim.Adam (positions)",
+    None: "no optimizer",
+}
 
 
 def run(quick: bool, profile: bool) -> list[Result]:
@@ -211,8 +215,10 @@ def torch_setup(torch, mode: Mode, width: int = D, dtype=None):
     if kind == "adam":
         return model, [torch.optim.Adam(model.parameters(), lr=LR)]
     # SparseAdam takes only sparse gradients: the positions' (dense) go to Adam, the usual pairing
-    return model, [torch.optim.SparseAdam([model.tok_emb.weight], lr=LR),
-                   torch.optim.Adam([model.pos_emb.weight], lr=LR)]
+    return model, [
+        torch.optim.SparseAdam([model.tok_emb.weight], lr=LR),
+        torch.optim.Adam([model.pos_emb.weight], lr=LR),
+    ]
 
 
 def torch_step(model, opts, ids, grad_out, set_to_none: bool = True):
@@ -280,13 +286,13 @@ def _training_rows(torch, why_not, ids, grad_out, numerics, peaks, sizes) -> lis
         ours_modes = [mode] + extra_npllm
         for m in ours_modes:
             emb, opt = npllm_setup(m)
-            fns["npllm " + m.what] = (lambda e=emb, o=opt: npllm_step(e, o, ids, grad_out))
+            fns["npllm " + m.what] = lambda e=emb, o=opt: npllm_step(e, o, ids, grad_out)
             keep.append((emb, opt))
         if torch:
             tids, tgrad = torch.from_numpy(ids), torch.from_numpy(grad_out)
             for m in [mode] + extra_torch:
                 model, opts = torch_setup(torch, m)
-                fns[_torch_name(m)] = (lambda mo=model, op=opts: torch_step(mo, op, tids, tgrad))
+                fns[_torch_name(m)] = lambda mo=model, op=opts: torch_step(mo, op, tids, tgrad)
                 keep.append((model, opts))
         warmup = 1 if mode is ADAM else 2  # torch's dense Adam step takes ~0.3 s
         figures = {name: scale(fig, ms) for name, fig in interleaved(fns, repeat, warmup).items()}
@@ -297,26 +303,42 @@ def _training_rows(torch, why_not, ids, grad_out, numerics, peaks, sizes) -> lis
         base = figures.get(_torch_name(mode))
         checks = _numerics_note(numerics.get(mode.name))
         if mode is SGD and numerics:
-            checks += (" (in float32 the sum of a frequent token's ~1,000 rows rounds differently in each library's "
-                       "order of addition: torch's SGD adds the uncoalesced rows into the weight, npllm adds their "
-                       "sum, as a dense step does; both are that far from the exact sum)")
-        note = f"skipped: {why_not}" if base is None else (
-            f"{_target(ours, base, target, 'torch')}; npllm {mode.what} against {_torch_name(mode)}, lr {LR:g}, "
-            f"in interleaved rounds; {checks}")
+            checks += (
+                " (in float32 the sum of a frequent token's ~1,000 rows rounds differently in each library's "
+                "order of addition: torch's SGD adds the uncoalesced rows into the weight, npllm adds their "
+                "sum, as a dense step does; both are that far from the exact sum)"
+            )
+        note = (
+            f"skipped: {why_not}"
+            if base is None
+            else (
+                f"{_target(ours, base, target, 'torch')}; npllm {mode.what} against {_torch_name(mode)}, lr {LR:g}, "
+                f"in interleaved rounds; {checks}"
+            )
+        )
         name = f"embedding training step ({mode.name}: zero_grad + forward + backward + step), {shape}"
-        rows.append(Result(name, ours, _torch_name(mode), base, unit="ms", target=target if base else None,
-                           note=note))
+        rows.append(Result(name, ours, _torch_name(mode), base, unit="ms", target=target if base else None, note=note))
         for m in extra_npllm:
             figure = figures["npllm " + m.what]
-            note = f"skipped: {why_not}" if base is None else (
-                f"no target: the default Embedding, whose .grad is a (V, D) table backward writes into and zero_grad "
-                f"clears row by row; the same weights as {mode.what}, bit for bit (tests/test_optim.py)")
+            note = (
+                f"skipped: {why_not}"
+                if base is None
+                else (
+                    f"no target: the default Embedding, whose .grad is a (V, D) table backward writes into and zero_grad "
+                    f"clears row by row; the same weights as {mode.what}, bit for bit (tests/test_optim.py)"
+                )
+            )
             rows.append(Result(f"{name}, npllm {m.what}", figure, _torch_name(mode), base, unit="ms", note=note))
         for m in extra_torch:
             figure = figures.get(_torch_name(m))
-            note = f"skipped: {why_not}" if figure is None else (
-                f"no target: torch's dense table with the same optimizer: its backward writes a whole (V, D) "
-                f"gradient, which SGD then reads")
+            note = (
+                f"skipped: {why_not}"
+                if figure is None
+                else (
+                    "no target: torch's dense table with the same optimizer: its backward writes a whole (V, D) "
+                    "gradient, which SGD then reads"
+                )
+            )
             rows.append(Result(name, ours, _torch_name(m), figure, unit="ms", note=note))
     return rows
 
@@ -330,9 +352,11 @@ def _numerics_note(errors: dict | None) -> str:
     if not errors:
         return "numerics against torch: skipped (torch not installed)"
     verdict = "met" if errors["float64"] <= NUMERICS_TARGET else "MISSED"
-    return (f"weights after {NUMERICS_STEPS} steps on {NUMERICS_STEPS} batches of real text, against torch's, at "
-            f"D = {NUMERICS_D}: max relative error {errors['float64']:.1e} in float64 (against how far they moved; "
-            f"target <= {NUMERICS_TARGET:g}: {verdict}), {errors['float32']:.1e} in float32 (against max |w|)")
+    return (
+        f"weights after {NUMERICS_STEPS} steps on {NUMERICS_STEPS} batches of real text, against torch's, at "
+        f"D = {NUMERICS_D}: max relative error {errors['float64']:.1e} in float64 (against how far they moved; "
+        f"target <= {NUMERICS_TARGET:g}: {verdict}), {errors['float32']:.1e} in float32 (against max |w|)"
+    )
 
 
 def _numerics(torch, tokens: np.ndarray) -> dict:
@@ -377,8 +401,10 @@ def _no_optimizer_rows(torch, why_not, ids, grad_out, peaks, sizes) -> list[Resu
     sparse_emb, _ = npllm_setup(NO_OPT_SPARSE)
     _check_against_numpy(emb, ids, grad_out)  # two steps each: also the warm-up
     _check_against_numpy(sparse_emb, ids, grad_out)
-    fns = {"dense": lambda: npllm_step(emb, None, ids, grad_out),
-           "sparse": lambda: npllm_step(sparse_emb, None, ids, grad_out)}
+    fns = {
+        "dense": lambda: npllm_step(emb, None, ids, grad_out),
+        "sparse": lambda: npllm_step(sparse_emb, None, ids, grad_out),
+    }
     models = {}
     extra, coalesce = {}, None  # torch set_to_none=False step ms per kind; a sparse step that also coalesces
     if torch:
@@ -387,7 +413,7 @@ def _no_optimizer_rows(torch, why_not, ids, grad_out, peaks, sizes) -> list[Resu
             model = torch_gpt_embedding(torch, sparse=kind == "sparse")
             _check_against_torch(torch, model, emb if kind == "dense" else sparse_emb, ids, grad_out)
             models[kind] = model
-            fns["torch " + kind] = (lambda mo=model: torch_step(mo, [], tids, tgrad))
+            fns["torch " + kind] = lambda mo=model: torch_step(mo, [], tids, tgrad)
         gc.freeze()  # the modules torch imported on its first backward
     progress(f"embedding: zero_grad + forward + backward, npllm and torch, interleaved ({sizes.repeat} rounds)")
     steps = {name: scale(fig, ms) for name, fig in interleaved(fns, sizes.repeat).items()}
@@ -398,19 +424,21 @@ def _no_optimizer_rows(torch, why_not, ids, grad_out, peaks, sizes) -> list[Resu
     progress("embedding: forward alone, backward alone")
     ours = {
         "forward": scale(timeit(lambda: emb.forward(ids), sizes.repeat), ms),
-        "backward": scale(timeit(lambda _: emb.backward(grad_out), sizes.repeat,
-                                 setup=lambda: _npllm_prepare(emb, ids)), ms),
+        "backward": scale(
+            timeit(lambda _: emb.backward(grad_out), sizes.repeat, setup=lambda: _npllm_prepare(emb, ids)), ms
+        ),
     }
     theirs = {}  # ("forward" | "backward" | "step thp", "dense" | "sparse") -> figure in ms
     for kind, model in models.items():
         theirs["forward", kind] = scale(timeit(lambda: model(tids), sizes.repeat), ms)
-        theirs["backward", kind] = scale(timeit(lambda out: out.backward(tgrad), sizes.repeat,
-                                                setup=lambda: _torch_prepare(model, tids)), ms)
-        extra[kind] = scale(timeit(lambda: torch_step(model, [], tids, tgrad, set_to_none=False),
-                                   sizes.note_repeat), ms)["median"]
+        theirs["backward", kind] = scale(
+            timeit(lambda out: out.backward(tgrad), sizes.repeat, setup=lambda: _torch_prepare(model, tids)), ms
+        )
+        extra[kind] = scale(
+            timeit(lambda: torch_step(model, [], tids, tgrad, set_to_none=False), sizes.note_repeat), ms
+        )["median"]
         if kind == "sparse":
-            coalesce = scale(timeit(lambda: _torch_step_coalesced(model, tids, tgrad), sizes.note_repeat),
-                             ms)["median"]
+            coalesce = scale(timeit(lambda: _torch_step_coalesced(model, tids, tgrad), sizes.note_repeat), ms)["median"]
     models = None
     if torch and sizes.thp:
         progress(f"embedding: torch steps with {THP}, in a fresh process")
@@ -426,72 +454,132 @@ def _no_optimizer_rows(torch, why_not, ids, grad_out, peaks, sizes) -> list[Resu
     dense_bytes = step_bytes(B * T, V, T, D)
 
     skipped = f"skipped: {why_not}"
-    checked = ("output and gradients (token, position; after 2 steps) checked against a NumPy twin"
-               + (" and torch's (dense grad, sparse .to_dense())" if torch else ""))
+    checked = "output and gradients (token, position; after 2 steps) checked against a NumPy twin" + (
+        " and torch's (dense grad, sparse .to_dense())" if torch else ""
+    )
     shape = f"ids (B, T) = ({B}, {T}), {distinct:,} distinct, tables ({V:,} + {C:,}) x {D}"
     name = f"embedding step without optimizer (zero_grad + forward + backward), {shape}"
     rows = []
     dense_base, sparse_base = steps.get("torch dense"), steps.get("torch sparse")
-    note = skipped if dense_base is None else (
-        f"{_target(steps['dense'], dense_base, 0.2, 'torch dense')}; npllm {NO_OPT.what}: backward sums each token's "
-        f"rows into the (V, D) .grad (the work torch's dense backward does too); torch zeroes by model.zero_grad() "
-        f"(set_to_none=True, the default); with set_to_none=False {extra['dense']:.1f} ms; {checked}")
-    rows.append(Result(name, steps["dense"], TORCH_DENSE, dense_base, unit="ms", target=0.2 if dense_base else None,
-                       note=note))
-    note = skipped if sparse_base is None else (
-        f"no target, unequal work: torch's sparse=True backward leaves its gradient uncoalesced (N = {B * T:,} "
-        f"rows, a token's repeats not summed; its optimizer sums them), npllm {NO_OPT_SPARSE.what} sums them "
-        f"here; a torch step that also coalesces: {coalesce:.1f} ms; the SGD and lazy Adam rows compare whole "
-        f"steps; with set_to_none=False {extra['sparse']:.1f} ms; {checked}")
-    rows.append(Result(f"{name}, npllm sparse=True", steps["sparse"], TORCH_SPARSE, sparse_base, unit="ms",
-                       note=note))
+    note = (
+        skipped
+        if dense_base is None
+        else (
+            f"{_target(steps['dense'], dense_base, 0.2, 'torch dense')}; npllm {NO_OPT.what}: backward sums each token's "
+            f"rows into the (V, D) .grad (the work torch's dense backward does too); torch zeroes by model.zero_grad() "
+            f"(set_to_none=True, the default); with set_to_none=False {extra['dense']:.1f} ms; {checked}"
+        )
+    )
+    rows.append(
+        Result(name, steps["dense"], TORCH_DENSE, dense_base, unit="ms", target=0.2 if dense_base else None, note=note)
+    )
+    note = (
+        skipped
+        if sparse_base is None
+        else (
+            f"no target, unequal work: torch's sparse=True backward leaves its gradient uncoalesced (N = {B * T:,} "
+            f"rows, a token's repeats not summed; its optimizer sums them), npllm {NO_OPT_SPARSE.what} sums them "
+            f"here; a torch step that also coalesces: {coalesce:.1f} ms; the SGD and lazy Adam rows compare whole "
+            f"steps; with set_to_none=False {extra['sparse']:.1f} ms; {checked}"
+        )
+    )
+    rows.append(Result(f"{name}, npllm sparse=True", steps["sparse"], TORCH_SPARSE, sparse_base, unit="ms", note=note))
     for kind, baseline, target in (("dense", TORCH_DENSE, 0.2), ("sparse", TORCH_SPARSE, None)):
         if not sizes.thp:
             break  # --quick: no fresh process, no rows
         figure = theirs.get(("step thp", kind))
         ours_step = steps[kind]
-        verdict = "" if target is None or figure is None else (
-            f"; against this baseline the {target:g}x target would be "
-            f"{'met' if ours_step['median'] / figure['median'] <= target else 'MISSED'}")
-        note = skipped if figure is None else (
-            f"no target of its own{verdict}; {THP} makes torch's CPU allocator ask for transparent huge pages "
-            f"(madvise), as NumPy does for large arrays by default, so its fresh buffers each step (the (V, D) grad "
-            f"for dense, the (B, T, D) output) take up to 512x fewer page faults; same steps as the rows without "
-            f"{THP}, in a fresh process, not interleaved")
-        rows.append(Result(name if kind == "dense" else f"{name}, npllm sparse=True", ours_step,
-                           f"{baseline}, {THP}", figure, unit="ms", note=note))
+        verdict = (
+            ""
+            if target is None or figure is None
+            else (
+                f"; against this baseline the {target:g}x target would be "
+                f"{'met' if ours_step['median'] / figure['median'] <= target else 'MISSED'}"
+            )
+        )
+        note = (
+            skipped
+            if figure is None
+            else (
+                f"no target of its own{verdict}; {THP} makes torch's CPU allocator ask for transparent huge pages "
+                f"(madvise), as NumPy does for large arrays by default, so its fresh buffers each step (the (V, D) grad "
+                f"for dense, the (B, T, D) output) take up to 512x fewer page faults; same steps as the rows without "
+                f"{THP}, in a fresh process, not interleaved"
+            )
+        )
+        rows.append(
+            Result(
+                name if kind == "dense" else f"{name}, npllm sparse=True",
+                ours_step,
+                f"{baseline}, {THP}",
+                figure,
+                unit="ms",
+                note=note,
+            )
+        )
 
-    formula = (f"bytes = 2NR (read the N gathered token rows, write the (B, T, D) output; the position add "
-               f"fused into that write) + TR (read the positions) + 2NR (read grad_out for the token "
-               f"sums and again for the position sum) + 2GR (read+write the gradient rows) + 2TR "
-               f"(read+write the position grad) + GR + TR (clear them), R = D x 4 bytes, N = B x T = {B * T:,}, "
-               f"T = {T:,}, D = {D}")
-    speed = (f"bandwidth {bandwidth / 1e9:.1f} GB/s = 2 x {COPY_ELEMENTS * 4 / MB:.0f} MB (read + write) / "
-             f"median np.copyto {copy['median'] * ms:.1f} ms (n={len(copy['runs'])})")
+    formula = (
+        f"bytes = 2NR (read the N gathered token rows, write the (B, T, D) output; the position add "
+        f"fused into that write) + TR (read the positions) + 2NR (read grad_out for the token "
+        f"sums and again for the position sum) + 2GR (read+write the gradient rows) + 2TR "
+        f"(read+write the position grad) + GR + TR (clear them), R = D x 4 bytes, N = B x T = {B * T:,}, "
+        f"T = {T:,}, D = {D}"
+    )
+    speed = (
+        f"bandwidth {bandwidth / 1e9:.1f} GB/s = 2 x {COPY_ELEMENTS * 4 / MB:.0f} MB (read + write) / "
+        f"median np.copyto {copy['median'] * ms:.1f} ms (n={len(copy['runs'])})"
+    )
     touched_floor = scale(copy, ms * touched_bytes / copy_bytes)  # the copy's runs, scaled to the step's bytes
     dense_floor = scale(copy, ms * dense_bytes / copy_bytes)
-    rows.append(Result(
-        name, steps["dense"], "memory floor, touched rows: step bytes / copy bandwidth", touched_floor, unit="ms",
-        target=FLOOR_TARGET,
-        note=(f"{_target(steps['dense'], touched_floor, FLOOR_TARGET, 'the touched-rows floor')}; {formula}; "
-              f"touched rows G = {distinct:,} distinct ids -> {touched_bytes / MB:.0f} MB; {speed}; a gather of "
-              f"scattered 3 KB rows does not reach a streaming copy's bandwidth")))
-    rows.append(Result(
-        name, steps["dense"], "memory floor, dense (V, D) grad: step bytes / copy bandwidth", dense_floor, unit="ms",
-        note=(f"no target (npllm clears and writes only touched rows); the formula of the touched-rows row with "
-              f"G = V = {V:,} (zero the whole grad, read+write all of it) -> {dense_bytes / MB:.0f} MB; {speed}")))
+    rows.append(
+        Result(
+            name,
+            steps["dense"],
+            "memory floor, touched rows: step bytes / copy bandwidth",
+            touched_floor,
+            unit="ms",
+            target=FLOOR_TARGET,
+            note=(
+                f"{_target(steps['dense'], touched_floor, FLOOR_TARGET, 'the touched-rows floor')}; {formula}; "
+                f"touched rows G = {distinct:,} distinct ids -> {touched_bytes / MB:.0f} MB; {speed}; a gather of "
+                f"scattered 3 KB rows does not reach a streaming copy's bandwidth"
+            ),
+        )
+    )
+    rows.append(
+        Result(
+            name,
+            steps["dense"],
+            "memory floor, dense (V, D) grad: step bytes / copy bandwidth",
+            dense_floor,
+            unit="ms",
+            note=(
+                f"no target (npllm clears and writes only touched rows); the formula of the touched-rows row with "
+                f"G = V = {V:,} (zero the whole grad, read+write all of it) -> {dense_bytes / MB:.0f} MB; {speed}"
+            ),
+        )
+    )
 
-    for part, what in (("forward", "forward alone, out = emb.forward(ids)"),
-                       ("backward", "backward alone, after an untimed zero_grad + forward")):
+    for part, what in (
+        ("forward", "forward alone, out = emb.forward(ids)"),
+        ("backward", "backward alone, after an untimed zero_grad + forward"),
+    ):
         for kind, baseline in (("dense", TORCH_DENSE), ("sparse", TORCH_SPARSE)):
             figure = theirs.get((part, kind))
-            note = skipped if figure is None else (
-                "torch with autograd recording, as in training (model(ids))" if part == "forward"
-                else "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default "
-                     "(dense .grad) Embedding, which sums a token's rows here; torch sparse=True leaves that to its "
-                     "optimizer" if kind == "sparse" else
-                     "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default "
-                     "(dense .grad) Embedding")
+            note = (
+                skipped
+                if figure is None
+                else (
+                    "torch with autograd recording, as in training (model(ids))"
+                    if part == "forward"
+                    else "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default "
+                    "(dense .grad) Embedding, which sums a token's rows here; torch sparse=True leaves that to its "
+                    "optimizer"
+                    if kind == "sparse"
+                    else "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default "
+                    "(dense .grad) Embedding"
+                )
+            )
             rows.append(Result(f"embedding {what}, {shape}", ours[part], baseline, figure, unit="ms", note=note))
     return rows
 
@@ -511,8 +599,9 @@ def _fresh_thp_steps(ids, repeat: int) -> dict:
         np.save(ids_file, ids)
         code = "import sys; from benchmarks.bench_embedding import _thp_child; _thp_child(*sys.argv[1:])"
         env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"}
-        done = subprocess.run([sys.executable, "-c", code, str(ids_file), str(repeat)], cwd=REPO, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(ids_file), str(repeat)], cwd=REPO, env=env, capture_output=True, text=True
+        )
     if done.returncode != 0:
         raise RuntimeError(f"the fresh torch process ({THP}) failed (exit {done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -575,7 +664,7 @@ def _copy_figure(repeat: int) -> dict:
 
 
 def _target(ours: dict, theirs: dict, target: float, what: str) -> str:
-    """"target <= 0.3x torch dense: met (0.17x)" from two figures' medians."""
+    """ "target <= 0.3x torch dense: met (0.17x)" from two figures' medians."""
     ratio = ours["median"] / theirs["median"]
     return f"target <= {target:g}x {what}: {'met' if ratio <= target else 'MISSED'} ({ratio:.2f}x)"
 
@@ -590,16 +679,28 @@ def _memory_rows(peaks: dict) -> list[Result]:
     for mode, figures in peaks.items():
         tables = (V + C) * D * 4 / MB
         held = tables * (3 if mode.optimizer in ("adam", "lazy") else 1) + (0 if mode.sparse else TABLE_MB)
-        kept = ("tables" + ("" if mode.sparse else ", dense .grad")
-                + (", Adam's m and v" if mode.optimizer in ("adam", "lazy") else ""))
-        rows.append(Result(
-            f"embedding step ({mode.name}), peak memory above the tables and optimizer state (tracemalloc), "
-            f"npllm {mode.what}", summarize(figures), "one (V, D) float32 table", table, unit="MB",
-            target=MEMORY_TARGET,
-            note=(f"target <= {MEMORY_TARGET:g}x a table: a (V, D) temporary anywhere in the step would make it "
-                  f">= 1x; counted: the forward's (B, T, D) output ({B * T * D * 4 / MB:.0f} MB), the (U, D) row "
-                  f"sums and the blocks of a whole-table pass; not counted, held across steps: {held:.0f} MB "
-                  f"({kept}); measured on the timed objects, after their timed steps")))
+        kept = (
+            "tables"
+            + ("" if mode.sparse else ", dense .grad")
+            + (", Adam's m and v" if mode.optimizer in ("adam", "lazy") else "")
+        )
+        rows.append(
+            Result(
+                f"embedding step ({mode.name}), peak memory above the tables and optimizer state (tracemalloc), "
+                f"npllm {mode.what}",
+                summarize(figures),
+                "one (V, D) float32 table",
+                table,
+                unit="MB",
+                target=MEMORY_TARGET,
+                note=(
+                    f"target <= {MEMORY_TARGET:g}x a table: a (V, D) temporary anywhere in the step would make it "
+                    f">= 1x; counted: the forward's (B, T, D) output ({B * T * D * 4 / MB:.0f} MB), the (U, D) row "
+                    f"sums and the blocks of a whole-table pass; not counted, held across steps: {held:.0f} MB "
+                    f"({kept}); measured on the timed objects, after their timed steps"
+                ),
+            )
+        )
     return rows
 
 
@@ -704,21 +805,36 @@ def _scatter_rows(ids, grad_out, sizes) -> list[Result]:
 
     default = _default_strategy()
     fastest = min(figures, key=lambda k: figures[k]["median"])
-    verdict = f"fastest: {fastest!r}" + (" = Embedding's default" if fastest == default
-                                         else f", not Embedding's default {default!r}")
-    common = (f"all {n:,} rows into one pre-touched (V, D) grad (runs accumulate; the cost does not depend on the "
-              f"values); checked against np.add.at; {verdict}")
+    verdict = f"fastest: {fastest!r}" + (
+        " = Embedding's default" if fastest == default else f", not Embedding's default {default!r}"
+    )
+    common = (
+        f"all {n:,} rows into one pre-touched (V, D) grad (runs accumulate; the cost does not depend on the "
+        f"values); checked against np.add.at; {verdict}"
+    )
     results = []
     for name, figure in figures.items():
         note = common
         if name == "loop":
-            note += (f"; timed on all {n:,} rows, not on a slice scaled up (it is fast enough): the first "
-                     f"{m:,} rows scaled x{n / m:g} give {sliced['median']:.1f} ms")
+            note += (
+                f"; timed on all {n:,} rows, not on a slice scaled up (it is fast enough): the first "
+                f"{m:,} rows scaled x{n / m:g} give {sliced['median']:.1f} ms"
+            )
         if name == "buckets":
-            note += ("; npllm.scatter.row_sums plus one add per touched row; Embedding(sparse=True) keeps row_sums' "
-                     "result and skips the add")
-        results.append(Result(f"scatter-add ({n:,}, {D}) rows into ({V:,}, {D}): npllm.scatter {name!r}",
-                              figure, "np.add.at", baseline, unit="ms", note=note))
+            note += (
+                "; npllm.scatter.row_sums plus one add per touched row; Embedding(sparse=True) keeps row_sums' "
+                "result and skips the add"
+            )
+        results.append(
+            Result(
+                f"scatter-add ({n:,}, {D}) rows into ({V:,}, {D}): npllm.scatter {name!r}",
+                figure,
+                "np.add.at",
+                baseline,
+                unit="ms",
+                note=note,
+            )
+        )
     return results
 
 

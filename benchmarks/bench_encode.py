@@ -40,11 +40,10 @@ import random
 from dataclasses import dataclass
 
 import npllm
+from benchmarks.common import MB, Result, progress, scale, timeit
 from npllm import data
 from npllm.bpe import encoding as npllm_encoding
 from npllm.bpe.merge import LONG_PIECE, merge_long, merge_short
-
-from benchmarks.common import MB, Result, progress, scale, timeit
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
 WARM_TARGET = 1.0  # npllm warm / tiktoken
@@ -162,10 +161,32 @@ class Sizes:
     merge_lengths: tuple[int, ...]  # bytes per piece
 
 
-FULL = Sizes(5, 1, 200_000, 1_000_000, 100_000, 1_000_000, 1_000_000, 4_000_000, ENCODINGS, 64_000,
-             (16, 32, 64, 128, 256, 512, 1024))
-QUICK = Sizes(3, 8, 50_000, 125_000, 10_000, 50_000, 50_000, 1_100_000, ("gpt2",), 6_000,  # batch: > PARALLEL_MIN_CHARS
-              (32, 64, 128, 256))
+FULL = Sizes(
+    5,
+    1,
+    200_000,
+    1_000_000,
+    100_000,
+    1_000_000,
+    1_000_000,
+    4_000_000,
+    ENCODINGS,
+    64_000,
+    (16, 32, 64, 128, 256, 512, 1024),
+)
+QUICK = Sizes(
+    3,
+    8,
+    50_000,
+    125_000,
+    10_000,
+    50_000,
+    50_000,
+    1_100_000,
+    ("gpt2",),
+    6_000,  # batch: > PARALLEL_MIN_CHARS
+    (32, 64, 128, 256),
+)
 
 
 def run(quick: bool, profile: bool) -> list[Result]:
@@ -217,38 +238,58 @@ def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> 
     progress(f"{name}: warm")
     warm = timeit(lambda: warm_enc.encode_ordinary(text), repeat)
     ref_warm = timeit(lambda: ref.encode_ordinary(text), repeat) if ref else None
-    rows.append(Result(
-        f"encode_ordinary warm, {name}, {label} ({text_mb:.2f} MB)", warm,
-        "tiktoken encode_ordinary (1 thread)", ref_warm, target=WARM_TARGET,
-        note="same Encoding after one untimed pass" + _cache_size(warm_enc) + ("" if ref else f"; {skipped}"),
-        profile=lambda: lambda: warm_enc.encode_ordinary(text),
-    ))
+    rows.append(
+        Result(
+            f"encode_ordinary warm, {name}, {label} ({text_mb:.2f} MB)",
+            warm,
+            "tiktoken encode_ordinary (1 thread)",
+            ref_warm,
+            target=WARM_TARGET,
+            note="same Encoding after one untimed pass" + _cache_size(warm_enc) + ("" if ref else f"; {skipped}"),
+            profile=lambda: lambda: warm_enc.encode_ordinary(text),
+        )
+    )
 
     progress(f"{name}: encode_to_numpy")
     if not (warm_enc.encode_to_numpy(text) == warm_enc.encode(text)).all():  # also warms its array cache
         raise AssertionError(f"{name}: encode_to_numpy differs from encode")
     as_list = timeit(lambda: warm_enc.encode(text), repeat)
     as_array = timeit(lambda: warm_enc.encode_to_numpy(text), repeat)
-    rows.append(Result(
-        f"encode_to_numpy warm, {name}, {label}", as_array, "npllm encode (a list of ints), warm", as_list,
-        target=TO_NUMPY_TARGET, note="uint32 array joined from cached per-piece bytes; no list of ints built",
-    ))
+    rows.append(
+        Result(
+            f"encode_to_numpy warm, {name}, {label}",
+            as_array,
+            "npllm encode (a list of ints), warm",
+            as_list,
+            target=TO_NUMPY_TARGET,
+            note="uint32 array joined from cached per-piece bytes; no list of ints built",
+        )
+    )
     ref_array = timeit(lambda: ref.encode_to_numpy(text), repeat) if ref else None
-    rows.append(Result(
-        f"encode_to_numpy warm, {name}, {label}", as_array, "tiktoken encode_to_numpy", ref_array,
-        note="no target" + ("" if ref else f"; {skipped}"),
-    ))
+    rows.append(
+        Result(
+            f"encode_to_numpy warm, {name}, {label}",
+            as_array,
+            "tiktoken encode_to_numpy",
+            ref_array,
+            note="no target" + ("" if ref else f"; {skipped}"),
+        )
+    )
 
     progress(f"{name}: cold")
     cold = timeit(lambda e: e.encode_ordinary(text), repeat, warmup=0, setup=fresh)
     ref_cold = timeit(lambda e: e.encode_ordinary(text), repeat, warmup=0, setup=fresh_ref) if ref else None
-    rows.append(Result(
-        f"encode_ordinary cold, {name}, {label}", cold,
-        "tiktoken encode_ordinary, fresh Encoding per run", ref_cold, target=COLD_TARGET,
-        note="fresh Encoding per run, built before the clock; first encode timed"
-        + ("" if ref else f"; {skipped}"),
-        profile=lambda: _bound(fresh(), text),
-    ))
+    rows.append(
+        Result(
+            f"encode_ordinary cold, {name}, {label}",
+            cold,
+            "tiktoken encode_ordinary, fresh Encoding per run",
+            ref_cold,
+            target=COLD_TARGET,
+            note="fresh Encoding per run, built before the clock; first encode timed" + ("" if ref else f"; {skipped}"),
+            profile=lambda: _bound(fresh(), text),
+        )
+    )
     cold_per_mb = scale(cold, 1 / text_mb)
 
     # multilingual, warm
@@ -258,12 +299,17 @@ def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> 
     progress(f"{name}: multilingual")
     mixed_npllm = timeit(lambda: mixed_enc.encode_ordinary(mixed), repeat)
     mixed_ref = timeit(lambda: ref.encode_ordinary(mixed), repeat) if ref else None
-    rows.append(Result(
-        f"encode_ordinary warm, {name}, multilingual ({len(mixed.encode('utf-8')) / MB:.2f} MB)",
-        mixed_npllm, "tiktoken encode_ordinary (1 thread)", mixed_ref, target=MULTILINGUAL_TARGET,
-        note="non-ASCII text, so the `regex` split" + ("" if ref else f"; {skipped}"),
-        profile=lambda: lambda: mixed_enc.encode_ordinary(mixed),
-    ))
+    rows.append(
+        Result(
+            f"encode_ordinary warm, {name}, multilingual ({len(mixed.encode('utf-8')) / MB:.2f} MB)",
+            mixed_npllm,
+            "tiktoken encode_ordinary (1 thread)",
+            mixed_ref,
+            target=MULTILINGUAL_TARGET,
+            note="non-ASCII text, so the `regex` split" + ("" if ref else f"; {skipped}"),
+            profile=lambda: lambda: mixed_enc.encode_ordinary(mixed),
+        )
+    )
 
     # long pieces, cold, seconds per MB
     for piece_label, piece_text in _long_inputs(sizes):
@@ -276,17 +322,28 @@ def _encoding_rows(name, ref, why_skipped, text, full_text, sizes, tiktoken) -> 
         progress(f"{name}: {piece_label}")
         npllm_figure = scale(timeit(lambda e: e.encode_ordinary(piece_text), repeat, warmup=0, setup=fresh), per_mb)
         ref_figure = scale(timeit(lambda: ref.encode_ordinary(piece_text), repeat), per_mb) if piece_ref else None
-        rows.append(Result(
-            f"long: {piece_label}, {name}, cold", npllm_figure,
-            f"npllm encode_ordinary cold, {label}", cold_per_mb, unit="s/MB", target=LONG_TARGET,
-            note="fresh Encoding per run; baseline measured in this run",
-            profile=lambda piece_text=piece_text: _bound(fresh(), piece_text),
-        ))
-        rows.append(Result(
-            f"long: {piece_label}, {name}, cold", npllm_figure,
-            "tiktoken encode_ordinary", ref_figure, unit="s/MB",
-            note="no target; tiktoken keeps no cache, so warm = cold" + ("" if piece_ref else f"; {piece_skipped}"),
-        ))
+        rows.append(
+            Result(
+                f"long: {piece_label}, {name}, cold",
+                npllm_figure,
+                f"npllm encode_ordinary cold, {label}",
+                cold_per_mb,
+                unit="s/MB",
+                target=LONG_TARGET,
+                note="fresh Encoding per run; baseline measured in this run",
+                profile=lambda piece_text=piece_text: _bound(fresh(), piece_text),
+            )
+        )
+        rows.append(
+            Result(
+                f"long: {piece_label}, {name}, cold",
+                npllm_figure,
+                "tiktoken encode_ordinary",
+                ref_figure,
+                unit="s/MB",
+                note="no target; tiktoken keeps no cache, so warm = cold" + ("" if piece_ref else f"; {piece_skipped}"),
+            )
+        )
 
     if name in sizes.batch_encodings:
         rows += _batch_rows(name, warm_enc, ref, skipped, full_text, sizes)
@@ -307,28 +364,43 @@ def _non_english_rows(name, ref, why_skipped, foreign, sizes) -> list[Result]:
         progress(f"{name}: {label}")
         warm = timeit(lambda: enc.encode_ordinary(text), repeat)  # its warm-up pass admits the words seen twice
         ref_warm = timeit(lambda: ref.encode_ordinary(text), repeat) if ref else None
-        rows.append(Result(
-            f"encode_ordinary warm, {name}, {where}", warm,
-            "tiktoken encode_ordinary (1 thread)", ref_warm, target=NON_ENGLISH_TARGET,
-            note="generated from real words, seeded; same Encoding after untimed passes"
-            + ("" if ref else f"; {skipped}"),
-            profile=lambda enc=enc, text=text: lambda: enc.encode_ordinary(text),
-        ))
+        rows.append(
+            Result(
+                f"encode_ordinary warm, {name}, {where}",
+                warm,
+                "tiktoken encode_ordinary (1 thread)",
+                ref_warm,
+                target=NON_ENGLISH_TARGET,
+                note="generated from real words, seeded; same Encoding after untimed passes"
+                + ("" if ref else f"; {skipped}"),
+                profile=lambda enc=enc, text=text: lambda: enc.encode_ordinary(text),
+            )
+        )
         words = getattr(enc, "_spaced_ids", None)  # word -> IDs (npllm/bpe/spaced.py)
         if not isinstance(words, dict):
             continue  # the word cache is not where it used to be: no floor to show
         parts = text.split(" ")[1:]  # the words after a space, as the warm pass looks them up
         split = timeit(lambda: text.split(" "), repeat)
         lookup = timeit(lambda: functools.reduce(operator.iconcat, filter(None, map(words.get, parts)), []), repeat)
-        rows.append(Result(
-            f"floor, split alone, {name}, {where}", split, "tiktoken encode_ordinary (1 thread)", ref_warm,
-            note="text.split(' '): the one split of a warm encode; no target" + ("" if ref else f"; {skipped}"),
-        ))
-        rows.append(Result(
-            f"floor, lookup alone, {name}, {where}", lookup, "tiktoken encode_ordinary (1 thread)", ref_warm,
-            note=f"one word-cache lookup per word ({len(parts):,}), the IDs joined into one list; no target"
-            + ("" if ref else f"; {skipped}"),
-        ))
+        rows.append(
+            Result(
+                f"floor, split alone, {name}, {where}",
+                split,
+                "tiktoken encode_ordinary (1 thread)",
+                ref_warm,
+                note="text.split(' '): the one split of a warm encode; no target" + ("" if ref else f"; {skipped}"),
+            )
+        )
+        rows.append(
+            Result(
+                f"floor, lookup alone, {name}, {where}",
+                lookup,
+                "tiktoken encode_ordinary (1 thread)",
+                ref_warm,
+                note=f"one word-cache lookup per word ({len(parts):,}), the IDs joined into one list; no target"
+                + ("" if ref else f"; {skipped}"),
+            )
+        )
     return rows
 
 
@@ -349,8 +421,7 @@ def _batch_rows(name, enc, ref, skipped, full_text, sizes) -> list[Result]:
     batch = timeit(lambda: enc.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat, warmup=0)
     loop = timeit(lambda: [enc.encode_ordinary(t) for t in texts], repeat, warmup=0)
     ref_batch = (
-        timeit(lambda: ref.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat, warmup=0)
-        if ref else None
+        timeit(lambda: ref.encode_ordinary_batch(texts, num_threads=BATCH_WORKERS), repeat, warmup=0) if ref else None
     )
     where = f"{len(texts)} texts, {total_mb:.2f} MB, warm"
     cores = f"{os.cpu_count()} cores"
@@ -358,14 +429,18 @@ def _batch_rows(name, enc, ref, skipped, full_text, sizes) -> list[Result]:
     speedup = loop["median"] / batch["median"]
     return [
         Result(
-            f"encode_ordinary_batch({BATCH_WORKERS} workers), {name}, {where}", batch,
-            "npllm sequential loop of encode_ordinary", loop,
+            f"encode_ordinary_batch({BATCH_WORKERS} workers), {name}, {where}",
+            batch,
+            "npllm sequential loop of encode_ordinary",
+            loop,
             note=f"speedup {speedup:.2f}x on {cores} (worker processes, forked from a warm cache)"
             + ("; below PARALLEL_MIN_CHARS: ran in-process" if below else ""),
         ),
         Result(
-            f"encode_ordinary_batch({BATCH_WORKERS} workers), {name}, {where}", batch,
-            f"tiktoken encode_ordinary_batch(num_threads={BATCH_WORKERS})", ref_batch,
+            f"encode_ordinary_batch({BATCH_WORKERS} workers), {name}, {where}",
+            batch,
+            f"tiktoken encode_ordinary_batch(num_threads={BATCH_WORKERS})",
+            ref_batch,
             note="outputs checked equal" + ("" if ref else f"; {skipped}"),
         ),
     ]
@@ -380,7 +455,9 @@ def _merge_rows(sizes) -> list[Result]:
     rng = random.Random(0)
     rows = []
     ratios = {}  # piece length -> merge_long / merge_short
-    profiled = min((n for n in sizes.merge_lengths if n >= LONG_PIECE), default=None)  # the shortest length merge_long takes
+    profiled = min(
+        (n for n in sizes.merge_lengths if n >= LONG_PIECE), default=None
+    )  # the shortest length merge_long takes
     progress("merge_short vs merge_long")
     for n in sizes.merge_lengths:
         count = max(8, sizes.merge_bytes // n)
@@ -393,12 +470,19 @@ def _merge_rows(sizes) -> list[Result]:
         short_figure = scale(timeit(lambda: [merge_short(ranks, p) for p in pieces], sizes.repeat), per_piece)
         ratios[n] = long_figure["median"] / short_figure["median"]
         chosen = "merge_long" if n >= LONG_PIECE else "merge_short"
-        rows.append(Result(
-            f"merge_long vs merge_short, {n}-byte pieces, gpt2", long_figure,
-            "merge_short", short_figure, unit="us/piece",
-            note=f"{count} random pieces over {MERGE_ALPHABET.decode()!r}; encode_piece uses {chosen}",
-            profile=(lambda pieces=pieces: lambda: [merge_long(ranks, p) for p in pieces]) if n == profiled else None,
-        ))
+        rows.append(
+            Result(
+                f"merge_long vs merge_short, {n}-byte pieces, gpt2",
+                long_figure,
+                "merge_short",
+                short_figure,
+                unit="us/piece",
+                note=f"{count} random pieces over {MERGE_ALPHABET.decode()!r}; encode_piece uses {chosen}",
+                profile=(lambda pieces=pieces: lambda: [merge_long(ranks, p) for p in pieces])
+                if n == profiled
+                else None,
+            )
+        )
     rows.append(Result("LONG_PIECE threshold", None, note=_crossover_note(ratios)))
     return rows
 
@@ -525,7 +609,7 @@ def _bound(enc, text):
 
 
 def _cache_size(enc) -> str:
-    """"; 15057 cached pieces", or "" if the Encoding's piece cache is not where it used to be."""
+    """ "; 15057 cached pieces", or "" if the Encoding's piece cache is not where it used to be."""
     cache = getattr(enc, "_piece_ids", None)
     return f"; {len(cache)} cached pieces" if isinstance(cache, dict) else ""
 
@@ -546,7 +630,7 @@ def _tiktoken_encoding(tiktoken, name):
 
 
 def _tiktoken_panic(ref, text: str) -> str:
-    """"" when tiktoken encodes `text`, else what went wrong. Its Rust core can panic, which
+    """ "" when tiktoken encodes `text`, else what went wrong. Its Rust core can panic, which
     Python sees as pyo3's PanicException, a BaseException: tiktoken 0.14 overflows its stack
     on 1 MB of spaces with o200k's pattern."""
     if ref is None:
@@ -569,5 +653,5 @@ def _check(name: str, what: str, text: str, ids: list[int], ref) -> None:
         at = next((i for i, (a, b) in enumerate(zip(ids, expected)) if a != b), min(len(ids), len(expected)))
         raise AssertionError(
             f"{name}, {what}: npllm's IDs differ from tiktoken's at position {at} "
-            f"(npllm {ids[at:at + 5]}, tiktoken {expected[at:at + 5]}; lengths {len(ids)}, {len(expected)})"
+            f"(npllm {ids[at : at + 5]}, tiktoken {expected[at : at + 5]}; lengths {len(ids)}, {len(expected)})"
         )

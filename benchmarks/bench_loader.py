@@ -56,10 +56,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import npllm
+from benchmarks.common import MB, Result, format_number, progress, scale, timeit, torch_one_thread
 from npllm import data
 from npllm.loader import DataLoader, GPTDataset, random_batches
-
-from benchmarks.common import torch_one_thread, MB, Result, format_number, progress, scale, timeit
 
 SHORT = (8, 256, 128)  # (B, L, stride): one epoch of 330 batches
 LONG = (8, 1024, 1)  # (B, L, stride): 337,001 windows, 42,126 batches per epoch
@@ -166,7 +165,11 @@ def torch_windows(torch, token_ids: list[int], max_length: int, stride: int, lim
 
 def torch_loader(torch, dataset, batch_size: int, shuffle: bool, seed: int):
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False, num_workers=0,
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=False,
+        num_workers=0,
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -217,12 +220,29 @@ def _epoch_rows(ids, id_list, torch, why_not, sizes) -> list[Result]:
 
     name = f"DataLoader, one shuffled epoch, (B, L, stride) = {SHORT}, {n_batches} batches"
     return [
-        Result(name, ours, NUMPY_BASELINE, numpy_figure, unit="us/batch",
-               note=_rates(ours, numpy_figure) + "; every unshuffled batch checked equal",
-               profile=lambda: _epoch_call(dataset)),
-        Result(name, ours, TORCH_BASELINE, torch_figure, unit="us/batch", target=TORCH_TARGET,
-               note=(_rates(ours, torch_figure) + f"; target: at least {1 / TORCH_TARGET:g}x torch's batches/s; "
-                     "every unshuffled batch checked equal" if torch else f"skipped: {why_not}")),
+        Result(
+            name,
+            ours,
+            NUMPY_BASELINE,
+            numpy_figure,
+            unit="us/batch",
+            note=_rates(ours, numpy_figure) + "; every unshuffled batch checked equal",
+            profile=lambda: _epoch_call(dataset),
+        ),
+        Result(
+            name,
+            ours,
+            TORCH_BASELINE,
+            torch_figure,
+            unit="us/batch",
+            target=TORCH_TARGET,
+            note=(
+                _rates(ours, torch_figure) + f"; target: at least {1 / TORCH_TARGET:g}x torch's batches/s; "
+                "every unshuffled batch checked equal"
+                if torch
+                else f"skipped: {why_not}"
+            ),
+        ),
     ]
 
 
@@ -281,43 +301,99 @@ def _long_rows(ids, id_list, ids_file, torch, why_not, sizes) -> list[Result]:
     name = f"DataLoader, {n:,} shuffled batches, (B, L, stride) = {LONG}"
     torch_figure = scale(torch_run["batches"], per_batch) if torch_run else None
     rows = [
-        Result(name, ours, NUMPY_BASELINE, numpy_figure, unit="us/batch",
-               note=f"{_rates(ours, numpy_figure)}; {capped}; {checked}"),
-        Result(name, ours, TORCH_BASELINE, torch_figure, unit="us/batch",
-               note=f"{_rates(ours, torch_figure)}; {capped}, in a fresh process; {checked}" if torch else skipped),
+        Result(
+            name,
+            ours,
+            NUMPY_BASELINE,
+            numpy_figure,
+            unit="us/batch",
+            note=f"{_rates(ours, numpy_figure)}; {capped}; {checked}",
+        ),
+        Result(
+            name,
+            ours,
+            TORCH_BASELINE,
+            torch_figure,
+            unit="us/batch",
+            note=f"{_rates(ours, torch_figure)}; {capped}, in a fresh process; {checked}" if torch else skipped,
+        ),
     ]
 
     # construction, seconds
     extrapolated = f"built the first {cap:,} windows, scaled x{grow:.2f} to {n_windows:,}"
     build_name = f"construction, (B, L, stride) = {LONG}, {n_windows:,} windows"
     met = "met" if ours_build["median"] < BUILD_SECONDS_TARGET else "MISSED"
-    ours_note = (f"npllm: GPTDataset + DataLoader(shuffle) + first batch from the int64 token array "
-                 f"(from the list of IDs: {from_list:.3f} s); target < {BUILD_SECONDS_TARGET:g} s: {met}")
-    rows.append(Result(build_name, ours_build, "NumPy list of windows, construction", numpy_build,
-                       note=f"{ours_note}; baseline {extrapolated}; {_times(ours_build, numpy_build)}"))
+    ours_note = (
+        f"npllm: GPTDataset + DataLoader(shuffle) + first batch from the int64 token array "
+        f"(from the list of IDs: {from_list:.3f} s); target < {BUILD_SECONDS_TARGET:g} s: {met}"
+    )
+    rows.append(
+        Result(
+            build_name,
+            ours_build,
+            "NumPy list of windows, construction",
+            numpy_build,
+            note=f"{ours_note}; baseline {extrapolated}; {_times(ours_build, numpy_build)}",
+        )
+    )
     torch_build = _single(torch_run["build_seconds"] * grow) if torch_run else None
-    rows.append(Result(build_name, ours_build, "torch GPTDatasetV1, construction", torch_build,
-                       note=(f"{ours_note}; baseline {extrapolated} ({torch_run['build_seconds']:.2f} s for {cap:,}), "
-                             f"n=1, from the list of IDs, in a fresh process; {_times(ours_build, torch_build)}"
-                             if torch else skipped)))
+    rows.append(
+        Result(
+            build_name,
+            ours_build,
+            "torch GPTDatasetV1, construction",
+            torch_build,
+            note=(
+                f"{ours_note}; baseline {extrapolated} ({torch_run['build_seconds']:.2f} s for {cap:,}), "
+                f"n=1, from the list of IDs, in a fresh process; {_times(ours_build, torch_build)}"
+                if torch
+                else skipped
+            ),
+        )
+    )
 
     # construction, memory
     mem_name = f"peak memory above the token array, (B, L, stride) = {LONG}"
     met = "met" if ours_mb < BUILD_MB_TARGET else "MISSED"
-    ours_note = (f"npllm: tracemalloc peak of the construction above (fresh-process peak RSS rise: "
-                 f"{_mb(ours_rss)}); target < {BUILD_MB_TARGET} MB: {met}")
+    ours_note = (
+        f"npllm: tracemalloc peak of the construction above (fresh-process peak RSS rise: "
+        f"{_mb(ours_rss)}); target < {BUILD_MB_TARGET} MB: {met}"
+    )
     numpy_cross = f"{_mb(numpy_rss)} for {cap:,}" + (f", x{grow:.2f} = {_mb(numpy_rss * grow)}" if numpy_rss else "")
-    rows.append(Result(mem_name, _single(ours_mb), "NumPy list of windows, tracemalloc peak", _single(numpy_mb),
-                       unit="MB", note=f"{ours_note}; baseline: tracemalloc, {extrapolated} (fresh-process peak "
-                                       f"RSS rise: {numpy_cross}); {_times(_single(ours_mb), _single(numpy_mb))}"))
+    rows.append(
+        Result(
+            mem_name,
+            _single(ours_mb),
+            "NumPy list of windows, tracemalloc peak",
+            _single(numpy_mb),
+            unit="MB",
+            note=f"{ours_note}; baseline: tracemalloc, {extrapolated} (fresh-process peak "
+            f"RSS rise: {numpy_cross}); {_times(_single(ours_mb), _single(numpy_mb))}",
+        )
+    )
     torch_rss = torch_run and torch_run["peak_mb"]
     torch_mem = _single(torch_rss * grow) if torch_rss else None
-    rss_how = ("peak RSS (VmHWM, reset by /proc/self/clear_refs) minus RSS before the build, in a fresh process; "
-               "tracemalloc does not see torch's buffers")
-    rows.append(Result(mem_name, _single(ours_mb), "torch GPTDatasetV1, peak RSS rise", torch_mem, unit="MB",
-                       note=(f"{ours_note}; baseline: {rss_how}: {_mb(torch_rss)} for {cap:,} windows, "
-                             f"{extrapolated}; {_times(_single(ours_mb), torch_mem)}" if torch_mem
-                             else f"baseline {_mb(None)}" if torch else skipped)))
+    rss_how = (
+        "peak RSS (VmHWM, reset by /proc/self/clear_refs) minus RSS before the build, in a fresh process; "
+        "tracemalloc does not see torch's buffers"
+    )
+    rows.append(
+        Result(
+            mem_name,
+            _single(ours_mb),
+            "torch GPTDatasetV1, peak RSS rise",
+            torch_mem,
+            unit="MB",
+            note=(
+                f"{ours_note}; baseline: {rss_how}: {_mb(torch_rss)} for {cap:,} windows, "
+                f"{extrapolated}; {_times(_single(ours_mb), torch_mem)}"
+                if torch_mem
+                else f"baseline {_mb(None)}"
+                if torch
+                else skipped
+            ),
+        )
+    )
     return rows
 
 
@@ -391,13 +467,23 @@ def _random_rows(ids, torch, why_not, sizes) -> list[Result]:
         baseline = "nanoGPT get_batch: torch.stack of torch.from_numpy slices"
     else:
         baseline = "nanoGPT get_batch in NumPy: np.stack of slices"
-    note = (f"{_rates(ours, theirs)}; uint16 tokens in memory, a new generator per run; "
-            f"the first {CHECK_BATCHES} batches of each checked to be windows of the tokens")
+    note = (
+        f"{_rates(ours, theirs)}; uint16 tokens in memory, a new generator per run; "
+        f"the first {CHECK_BATCHES} batches of each checked to be windows of the tokens"
+    )
     if not torch:
         note += f"; torch version skipped: {why_not}"
-    return [Result(f"random_batches, {n:,} batches, (B, L) = {(b, length)}", ours, baseline, theirs,
-                   unit="us/batch", note=note,
-                   profile=lambda: lambda: _drain(random_batches(tokens, b, length, seed=SEED), n))]
+    return [
+        Result(
+            f"random_batches, {n:,} batches, (B, L) = {(b, length)}",
+            ours,
+            baseline,
+            theirs,
+            unit="us/batch",
+            note=note,
+            profile=lambda: lambda: _drain(random_batches(tokens, b, length, seed=SEED), n),
+        )
+    ]
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -420,8 +506,10 @@ def _check_windows(tokens: np.ndarray, x: np.ndarray, y: np.ndarray, what: str) 
     for row_x, row_y in zip(x, y):
         row = np.append(row_x, row_y[-1])  # (T+1,)
         candidates = np.flatnonzero(windows[:, 0] == row[0])
-        if x.dtype != np.int64 or not np.array_equal(row_x[1:], row_y[:-1]) or not any(
-            np.array_equal(windows[s], row) for s in candidates
+        if (
+            x.dtype != np.int64
+            or not np.array_equal(row_x[1:], row_y[:-1])
+            or not any(np.array_equal(windows[s], row) for s in candidates)
         ):
             raise AssertionError(f"{what} gave a row that is not a window of the token array")
 
@@ -483,7 +571,7 @@ def _mb(x: float | None) -> str:
 
 
 def _times(ours: dict, theirs: dict | None) -> str:
-    """"npllm 1/215 of the baseline" from two figures' medians (the ratio column rounds it to 0.00x)."""
+    """ "npllm 1/215 of the baseline" from two figures' medians (the ratio column rounds it to 0.00x)."""
     if not theirs or ours["median"] <= 0:
         return ""
     return f"npllm 1/{theirs['median'] / ours['median']:,.0f} of the baseline"
@@ -498,7 +586,7 @@ def _rates(ours: dict, theirs: dict | None) -> str:
     """Medians in us/batch -> "npllm 152,000 batches/s, baseline 9,400/s (16.2x)"."""
     if theirs is None:
         return f"npllm {1e6 / ours['median']:,.0f} batches/s"
-    return (f"npllm {1e6 / ours['median']:,.0f} batches/s, baseline {1e6 / theirs['median']:,.0f}/s "
-            f"({theirs['median'] / ours['median']:.1f}x)")
-
-
+    return (
+        f"npllm {1e6 / ours['median']:,.0f} batches/s, baseline {1e6 / theirs['median']:,.0f}/s "
+        f"({theirs['median'] / ours['median']:.1f}x)"
+    )

@@ -39,9 +39,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from npllm import data
-
 from benchmarks.common import MB, Result, progress, summarize
+from npllm import data
 
 HERE = pathlib.Path(__file__).resolve().parent.parent  # the repository, for `python -m npllm`
 ENCODE_SPEEDUP_TARGET = 1 / 1.7  # seconds with 2 workers / seconds with 1
@@ -133,22 +132,35 @@ def _encode_rows(tmp, corpus, sizes) -> list[Result]:
         raise AssertionError("tiktoken's IDs differ from encode-file's")
     per_mb = src.stat().st_size / MB
     speedup = times["w1"]["median"] / times["w2"]["median"]
-    rows = [Result(
-        f"`encode-file --workers 2` vs 1 worker, gpt2, {label}", times["w2"], "`encode-file --workers 1`",
-        times["w1"], target=ENCODE_SPEEDUP_TARGET,
-        note=f"target: 2 workers >= 1.7x one worker's throughput; speedup {speedup:.2f}x; "
-        f"{per_mb / times['w2']['median']:.1f} vs {per_mb / times['w1']['median']:.1f} MB/s; "
-        f"fresh processes, start and imports included; output checked identical; "
-        f"peak memory (PSS) of the process tree {peaks['w2']:.0f} vs {peaks['w1']:.0f} MB",
-    )]
-    rows.append(Result(
-        f"`encode-file --workers 2` vs tiktoken 2 threads, gpt2, {label}", times["w2"],
-        "tiktoken `encode_ordinary_batch(num_threads=2)`", times.get("tiktoken"), target=ENCODE_TIKTOKEN_TARGET,
-        note=(f"skipped: {tiktoken_why}" if tiktoken_why else
-              f"target: at most {ENCODE_TIKTOKEN_TARGET:g}x; tiktoken in its own process too, given the same 1 MB "
-              f"chunks and writing the same uint16 file (checked identical); "
-              f"peak PSS {peaks['w2']:.0f} vs {peaks['tiktoken']:.0f} MB"),
-    ))
+    rows = [
+        Result(
+            f"`encode-file --workers 2` vs 1 worker, gpt2, {label}",
+            times["w2"],
+            "`encode-file --workers 1`",
+            times["w1"],
+            target=ENCODE_SPEEDUP_TARGET,
+            note=f"target: 2 workers >= 1.7x one worker's throughput; speedup {speedup:.2f}x; "
+            f"{per_mb / times['w2']['median']:.1f} vs {per_mb / times['w1']['median']:.1f} MB/s; "
+            f"fresh processes, start and imports included; output checked identical; "
+            f"peak memory (PSS) of the process tree {peaks['w2']:.0f} vs {peaks['w1']:.0f} MB",
+        )
+    ]
+    rows.append(
+        Result(
+            f"`encode-file --workers 2` vs tiktoken 2 threads, gpt2, {label}",
+            times["w2"],
+            "tiktoken `encode_ordinary_batch(num_threads=2)`",
+            times.get("tiktoken"),
+            target=ENCODE_TIKTOKEN_TARGET,
+            note=(
+                f"skipped: {tiktoken_why}"
+                if tiktoken_why
+                else f"target: at most {ENCODE_TIKTOKEN_TARGET:g}x; tiktoken in its own process too, given the same 1 MB "
+                f"chunks and writing the same uint16 file (checked identical); "
+                f"peak PSS {peaks['w2']:.0f} vs {peaks['tiktoken']:.0f} MB"
+            ),
+        )
+    )
     return rows
 
 
@@ -173,8 +185,22 @@ def _train_rows(tmp, corpus, mb, sizes, hf_why, is_target) -> list[Result]:
     label = f"vocab {sizes.vocab_size:,}, {src.stat().st_size / MB:.1f} MB"
     outs = {w: tmp / f"m{w}.npllm-bpe" for w in (1, 2)}
     jobs = {
-        f"w{w}": [sys.executable, "-m", "npllm", "train-bpe", str(src), "--vocab-size", str(sizes.vocab_size),
-                  "-o", str(outs[w]), "--name", "scale", "--quiet", "--workers", str(w)]
+        f"w{w}": [
+            sys.executable,
+            "-m",
+            "npllm",
+            "train-bpe",
+            str(src),
+            "--vocab-size",
+            str(sizes.vocab_size),
+            "-o",
+            str(outs[w]),
+            "--name",
+            "scale",
+            "--quiet",
+            "--workers",
+            str(w),
+        ]
         for w in (1, 2)
     }
     if not hf_why:
@@ -185,28 +211,49 @@ def _train_rows(tmp, corpus, mb, sizes, hf_why, is_target) -> list[Result]:
     if outs[2].read_bytes() != outs[1].read_bytes():
         raise AssertionError(f"train-bpe --workers 2 learned other merges than --workers 1 ({label})")
     same = "the saved vocabularies of --workers 2 and 1 checked identical (merge for merge)"
-    rows = [Result(
-        f"`train-bpe --workers 2` vs 1 worker, {label}", times["w2"], "`train-bpe --workers 1`", times["w1"],
-        note=f"{same}; only the counting runs in two processes, the merges in one; "
-        f"peak memory (PSS) of the tree {peaks['w2']:.0f} vs {peaks['w1']:.0f} MB",
-    )]
+    rows = [
+        Result(
+            f"`train-bpe --workers 2` vs 1 worker, {label}",
+            times["w2"],
+            "`train-bpe --workers 1`",
+            times["w1"],
+            note=f"{same}; only the counting runs in two processes, the merges in one; "
+            f"peak memory (PSS) of the tree {peaks['w2']:.0f} vs {peaks['w1']:.0f} MB",
+        )
+    ]
     for how, what in (("files", "`train(files)`"), ("iterator", "`train_from_iterator([text])`")):
         hf = times.get(f"hf {how}")
-        note = f"skipped: {hf_why}" if hf_why else (
-            f"{'target: at most 0.5x; ' if is_target else ''}HF {what} with RAYON_NUM_THREADS=2; "
-            f"peak PSS {peaks['w2']:.0f} vs {peaks[f'hf {how}']:.0f} MB; HF's merges differ a little (ties by ID)")
-        rows.append(Result(
-            f"`train-bpe --workers 2` vs HF {how}, {label}", times["w2"], f"HF tokenizers {what}, 2 threads", hf,
-            target=TRAIN_HF_TARGET if is_target else None, note=note,
-        ))
+        note = (
+            f"skipped: {hf_why}"
+            if hf_why
+            else (
+                f"{'target: at most 0.5x; ' if is_target else ''}HF {what} with RAYON_NUM_THREADS=2; "
+                f"peak PSS {peaks['w2']:.0f} vs {peaks[f'hf {how}']:.0f} MB; HF's merges differ a little (ties by ID)"
+            )
+        )
+        rows.append(
+            Result(
+                f"`train-bpe --workers 2` vs HF {how}, {label}",
+                times["w2"],
+                f"HF tokenizers {what}, 2 threads",
+                hf,
+                target=TRAIN_HF_TARGET if is_target else None,
+                note=note,
+            )
+        )
         if not hf_why:
-            rows.append(Result(
-                f"peak memory of `train-bpe --workers 2` vs HF {how}, {label}", _mb_figure(peaks, "w2"),
-                f"HF tokenizers {what}, 2 threads", _mb_figure(peaks, f"hf {how}"), unit="MB",
-                target=MEMORY_HF_TARGET if is_target else None,
-                note=f"{'target: at most 0.3x; ' if is_target else ''}the largest PSS sum of the process tree "
-                f"(parent and workers) over the rounds, sampled every 10 ms",
-            ))
+            rows.append(
+                Result(
+                    f"peak memory of `train-bpe --workers 2` vs HF {how}, {label}",
+                    _mb_figure(peaks, "w2"),
+                    f"HF tokenizers {what}, 2 threads",
+                    _mb_figure(peaks, f"hf {how}"),
+                    unit="MB",
+                    target=MEMORY_HF_TARGET if is_target else None,
+                    note=f"{'target: at most 0.3x; ' if is_target else ''}the largest PSS sum of the process tree "
+                    f"(parent and workers) over the rounds, sampled every 10 ms",
+                )
+            )
     return rows
 
 
@@ -217,7 +264,11 @@ def _rounds(jobs: dict[str, list[str]], repeat: int, env: dict | None = None) ->
     """Each job once per round, in turn: (name -> timing figures, name -> peak tree RSS in MB)."""
     seconds = {name: [] for name in jobs}
     peaks = {name: 0.0 for name in jobs}
-    run_env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    run_env = {
+        **os.environ,
+        **(env or {}),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
     for _ in range(repeat):
         for name, cmd in jobs.items():
             wall, peak = _run_measured(cmd, run_env)

@@ -35,9 +35,8 @@ import sys
 import tempfile
 import time
 
-from npllm import data
-
 from benchmarks.common import Result, progress, summarize
+from npllm import data
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
 FULL = {"repeat": 7}  # fresh processes per figure
@@ -80,7 +79,7 @@ def _interleaved(codes: dict[str, str], env: dict, repeat: int) -> dict[str, dic
 
 
 def _tiktoken_available(env: dict) -> str:
-    """"" when tiktoken imports in a child process, else why not."""
+    """ "" when tiktoken imports in a child process, else why not."""
     done = subprocess.run([sys.executable, "-c", "import tiktoken"], env=env, capture_output=True, text=True)
     return "" if done.returncode == 0 else "tiktoken is not installed"
 
@@ -199,8 +198,7 @@ def _importtime_first_encode_row(name: str, env: dict, repeat: int) -> Result:
         npllm=summarize(npllm_runs),
         baseline="tiktoken's, python -X importtime" if not why else f"tiktoken (skipped: {why})",
         baseline_figure=summarize(tiktoken_runs) if tiktoken_runs else None,
-        note="no target: the share of the first-encode row that is imports; npllm imports "
-        + ", ".join(modules),
+        note="no target: the share of the first-encode row that is imports; npllm imports " + ", ".join(modules),
     )
 
 

@@ -28,12 +28,11 @@ import time
 from dataclasses import dataclass
 
 import npllm
+from benchmarks.common import MB, Result, progress, scale, timeit
 from npllm import data
 from npllm.bpe.patterns import GPT2_PATTERN
 from npllm.bpe.train import count_pieces, learn_merges
 from npllm.bpe.train_reference import learn_merges_reference
-
-from benchmarks.common import MB, Result, progress, scale, timeit
 
 HF_TARGET = 1.5  # npllm / HF one-thread seconds, at TARGET_VOCAB
 TARGET_VOCAB = 4096
@@ -109,12 +108,17 @@ def _train_rows(text, tokenizers, hf_why, sizes) -> list[Result]:
             notes.append(f"HF CPU/wall {cpu / wall:.2f}")
             if hf_why:
                 notes.append(hf_why)
-        rows.append(Result(
-            f"train_bpe, vocab {vocab_size:,}, {label}", figure, HF_BASELINE, hf_figure,
-            target=HF_TARGET if vocab_size == TARGET_VOCAB else None,
-            note="; ".join(notes),
-            profile=(lambda: lambda: npllm.train_bpe(text, PROFILE_VOCAB)) if vocab_size == PROFILE_VOCAB else None,
-        ))
+        rows.append(
+            Result(
+                f"train_bpe, vocab {vocab_size:,}, {label}",
+                figure,
+                HF_BASELINE,
+                hf_figure,
+                target=HF_TARGET if vocab_size == TARGET_VOCAB else None,
+                note="; ".join(notes),
+                profile=(lambda: lambda: npllm.train_bpe(text, PROFILE_VOCAB)) if vocab_size == PROFILE_VOCAB else None,
+            )
+        )
     return rows
 
 
@@ -163,8 +167,11 @@ def _reference_row(text, sizes) -> Result:
         )
     fast = scale(timeit(lambda: learn_merges(piece_counts, n), sizes.repeat), per_merge)
     return Result(
-        f"learn_merges, {n} merges, tinyshakespeare pieces", fast,
-        "learn_merges_reference (full recount per merge)", slow, unit="ms/merge",
+        f"learn_merges, {n} merges, tinyshakespeare pieces",
+        fast,
+        "learn_merges_reference (full recount per merge)",
+        slow,
+        unit="ms/merge",
         note=f"merges checked identical; {len(piece_counts):,} distinct pieces; the fast figure "
         f"includes its one-off vectorized pair count, spread over only {n} merges",
     )

@@ -169,7 +169,7 @@ def machine_info() -> dict:
 
 
 def load_average() -> str:
-    """"1.83 1.02 0.48 (1, 5, 15 min)": runnable processes, averaged; above 0 means sharing."""
+    """ "1.83 1.02 0.48 (1, 5, 15 min)": runnable processes, averaged; above 0 means sharing."""
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
     except (AttributeError, OSError):
@@ -279,7 +279,7 @@ class Result:
 
 
 def skipped(results: list[Result]) -> list[str]:
-    """"row: vs baseline: why" for each row whose baseline (or part of it) did not run.
+    """ "row: vs baseline: why" for each row whose baseline (or part of it) did not run.
 
     A row is skipped when it names a baseline but has no figure for it, or its note says
     "skipped: why" (the benchmarks write it so). [Result("warm", f, "tiktoken", None,

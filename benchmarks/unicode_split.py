@@ -24,9 +24,8 @@ import random
 import regex
 
 import npllm
-from npllm.bpe.patterns import class_code_points, compile_pinned
-
 from benchmarks.common import MB, timeit
+from npllm.bpe.patterns import class_code_points, compile_pinned
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
 _CLASS = regex.compile(r"\[(?:\\.|[^\]\\])*\]|\\[pP]\{\w+\}|\\[sS]")

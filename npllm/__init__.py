@@ -59,8 +59,21 @@ _SOURCES = {
 # The submodules, so that `import npllm; npllm.data.path(...)` works as it did when
 # `import npllm` imported them all.
 _SUBMODULES = frozenset(
-    {"bpe", "cli", "commands", "data", "demo", "embedding", "loader", "model", "optim", "progress", "scatter", "tokens",
-     "words"}
+    {
+        "bpe",
+        "cli",
+        "commands",
+        "data",
+        "demo",
+        "embedding",
+        "loader",
+        "model",
+        "optim",
+        "progress",
+        "scatter",
+        "tokens",
+        "words",
+    }
 )
 
 __all__ = ["__version__", *_SOURCES]

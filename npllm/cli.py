@@ -83,12 +83,24 @@ def _main(argv: list[str] | None) -> int:
             print("npllm: terminated", file=sys.stderr)
             return TERMINATED_EXIT
         except DisallowedSpecialToken as e:
-            print(f"npllm: error: the text holds the special token {e.token!r} (character {e.position:,}); "
-                  f"use --special allow to encode it as that token, or --special ordinary to encode it as text",
-                  file=sys.stderr)
+            print(
+                f"npllm: error: the text holds the special token {e.token!r} (character {e.position:,}); "
+                f"use --special allow to encode it as that token, or --special ordinary to encode it as text",
+                file=sys.stderr,
+            )
             return 1
-        except (CLIError, data.DataFileError, OSError, UnicodeError, ValueError, KeyError, TypeError, IndexError,
-                OverflowError, MemoryError) as e:
+        except (
+            CLIError,
+            data.DataFileError,
+            OSError,
+            UnicodeError,
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+            OverflowError,
+            MemoryError,
+        ) as e:
             message = e.args[0] if isinstance(e, KeyError) and e.args else e
             if isinstance(e, MemoryError):
                 message = "out of memory; give a smaller size or a smaller file"
@@ -127,10 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the course's steps on The Verdict")
     p.add_argument("--text", metavar="FILE", help="a UTF-8 text file instead of The Verdict")
-    p.add_argument("--steps", type=positive_int, default=200, metavar="N",
-                   help="training steps of the model in step 5 (default: 200)")
-    p.add_argument("--seed", type=non_negative_int, default=123, metavar="S",
-                   help="seed of the model, its batches and its sample (default: 123)")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=200,
+        metavar="N",
+        help="training steps of the model in step 5 (default: 200)",
+    )
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=123,
+        metavar="S",
+        help="seed of the model, its batches and its sample (default: 123)",
+    )
     p.set_defaults(run=run_demo)
 
     p = sub.add_parser("words", help="step 1: split a text file into words and count them")
@@ -154,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="step 2: BPE token IDs -> text")
     add_encoding_option(p)
     p.add_argument(
-        "file", nargs="?", default="-", metavar="FILE",
+        "file",
+        nargs="?",
+        default="-",
+        metavar="FILE",
         help="IDs separated by spaces or commas, or a .npy file (default: stdin)",
     )
     p.add_argument("--ids", metavar="IDS", help='the IDs on the command line, e.g. "31373 995"')
@@ -164,37 +189,69 @@ def build_parser() -> argparse.ArgumentParser:
     add_encoding_option(p)
     add_text_input(p)
     p.add_argument("--sep", default="|", help="the boundary mark when not on a terminal (default: |)")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                   help="alternate colours instead of marks (auto: on a terminal)")
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="alternate colours instead of marks (auto: on a terminal)",
+    )
     p.set_defaults(run=run_show)
 
     p = sub.add_parser("train-bpe", help="step 2: learn a BPE vocabulary from a text file")
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file (read in chunks; any size)")
-    p.add_argument("--vocab-size", type=int_at_least(256), required=True, metavar="N", help="tokens to end with (>= 256)")
-    p.add_argument("--pattern", choices=sorted(PATTERNS_BY_NAME), default="gpt2", help="the split pattern (default: gpt2)")
-    p.add_argument("--special", action="append", default=[], metavar="TOKEN",
-                   help='a special token, e.g. "<|endoftext|>" (repeatable); IDs follow the merges')
+    p.add_argument(
+        "--vocab-size", type=int_at_least(256), required=True, metavar="N", help="tokens to end with (>= 256)"
+    )
+    p.add_argument(
+        "--pattern", choices=sorted(PATTERNS_BY_NAME), default="gpt2", help="the split pattern (default: gpt2)"
+    )
+    p.add_argument(
+        "--special",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help='a special token, e.g. "<|endoftext|>" (repeatable); IDs follow the merges',
+    )
     p.add_argument("--name", help="the encoding's name (default: the output file's stem)")
     p.add_argument("-o", "--out", required=True, metavar="MODEL.npllm-bpe", help="where to save the encoding")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="processes to count the pieces with, at most one per CPU; the merges are the same (default: 1)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="processes to count the pieces with, at most one per CPU; the merges are the same (default: 1)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=run_train_bpe)
 
     p = sub.add_parser("encode-file", help="step 3: encode a text file of any size into a token file")
     p.add_argument("file", metavar="TEXT", help="a UTF-8 text file (streamed in chunks)")
-    p.add_argument("-o", "--out", required=True, metavar="TOKENS.bin", help="the token file (a .json sidecar goes beside it)")
+    p.add_argument(
+        "-o", "--out", required=True, metavar="TOKENS.bin", help="the token file (a .json sidecar goes beside it)"
+    )
     add_encoding_option(p)
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="processes to encode with, at most one per CPU (default: 1)")
-    p.add_argument("--special", choices=("refuse", "allow", "ordinary"), default="refuse",
-                   help="special-token text in the file: refuse it (default), allow it, or encode it as text")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="processes to encode with, at most one per CPU (default: 1)",
+    )
+    p.add_argument(
+        "--special",
+        choices=("refuse", "allow", "ordinary"),
+        default="refuse",
+        help="special-token text in the file: refuse it (default), allow it, or encode it as text",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=run_encode_file)
 
     p = sub.add_parser("batches", help="step 3: show the first (input, target) batches of a text or token file")
-    p.add_argument("file", metavar="FILE",
-                   help="a UTF-8 text file, or a token file from encode-file (FILE.bin, with FILE.bin.json beside it)")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="a UTF-8 text file, or a token file from encode-file (FILE.bin, with FILE.bin.json beside it)",
+    )
     add_encoding_option(p, default=None, default_help="the one a token file was encoded with, else gpt2")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="B")
     p.add_argument("--max-length", type=positive_int, default=4, metavar="T")
@@ -202,12 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shuffle", action="store_true")
     p.add_argument("--seed", type=non_negative_int, default=None)
     p.add_argument("--drop-last", action="store_true")
-    p.add_argument("--show", type=non_negative_int, default=2, metavar="N", help="how many batches to print (default: 2)")
+    p.add_argument(
+        "--show", type=non_negative_int, default=2, metavar="N", help="how many batches to print (default: 2)"
+    )
     p.set_defaults(run=run_batches)
 
     p = sub.add_parser("data", help="list the data files npllm knows and where each is found, or fetch them")
-    p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list",
-                   help="list (default): where each file is found; fetch: download into the user cache")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "fetch"),
+        default="list",
+        help="list (default): where each file is found; fetch: download into the user cache",
+    )
     p.add_argument("names", nargs="*", metavar="NAME", help="files to fetch (default: every missing one)")
     p.set_defaults(run=run_data)
     return parser
@@ -215,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_encoding_option(p: argparse.ArgumentParser, default: str | None = "gpt2", default_help: str = "gpt2") -> None:
     p.add_argument(
-        "--encoding", default=default, metavar="NAME|FILE",
+        "--encoding",
+        default=default,
+        metavar="NAME|FILE",
         help=f"one of {', '.join(list_encoding_names())}, or a saved .npllm-bpe file (default: {default_help})",
     )
 

@@ -141,7 +141,9 @@ def not_an_input(outputs, inputs) -> None:
             except OSError:
                 continue
             if same:
-                raise CLIError(f"cannot write {out}: it is the input {src}, which writing would destroy; give another output")
+                raise CLIError(
+                    f"cannot write {out}: it is the input {src}, which writing would destroy; give another output"
+                )
 
 
 def npy_output(file: str) -> pathlib.Path:
@@ -152,8 +154,10 @@ def npy_output(file: str) -> pathlib.Path:
     if given.is_dir():
         raise CLIError(f"cannot write {file}: it is a folder; give a file name such as {given / 'ids.npy'}")
     if given.exists() and not given.is_file():
-        raise CLIError(f"cannot write {file}: it is not a regular file (a device, a socket or a pipe); "
-                       f"to print the IDs instead, leave --out out")
+        raise CLIError(
+            f"cannot write {file}: it is not a regular file (a device, a socket or a pipe); "
+            f"to print the IDs instead, leave --out out"
+        )
     return output_path(file if file.endswith(".npy") else file + ".npy")  # the name np.save gives
 
 
@@ -267,8 +271,10 @@ def run_show(args: argparse.Namespace) -> None:
     ids = enc.encode(text, allowed_special="all")
     print(render_tokens(enc, ids, color=color, sep=args.sep))
     chars = max(len(text), 1)
-    print(f"{len(ids):,} tokens for {len(text):,} characters: {len(ids) / chars:.3f} tokens per character",
-          file=sys.stderr)
+    print(
+        f"{len(ids):,} tokens for {len(text):,} characters: {len(ids) / chars:.3f} tokens per character",
+        file=sys.stderr,
+    )
 
 
 def render_tokens(enc: Encoding, ids: list[int], *, color: bool, sep: str = "|") -> str:
@@ -290,8 +296,10 @@ def run_train_bpe(args: argparse.Namespace) -> None:
     name = args.name if args.name is not None else out.stem
     if name in list_encoding_names():
         how = "--name" if args.name is not None else f"-o {args.out} (the file's stem)"
-        raise CLIError(f"{how} names the vocabulary {name!r}, a built-in encoding's: a token file made with it "
-                       f"would say {name!r} and be decoded with the real one; give --name another name")
+        raise CLIError(
+            f"{how} names the vocabulary {name!r}, a built-in encoding's: a token file made with it "
+            f"would say {name!r} and be decoded with the real one; give --name another name"
+        )
     check_workers(args.workers)
     with reading(args.file):
         enc = train_bpe(
@@ -336,11 +344,15 @@ def run_batches(args: argparse.Namespace) -> None:
         with reading(args.file):
             ids = load_tokens(args.file)
         if len(ids) and int(ids.max()) > enc.max_token_value:  # one pass over the file, before any output
-            raise CLIError(f"{args.file} holds the token ID {int(ids.max())}, but {enc.name} has IDs 0..{enc.max_token_value}: "
-                           f"the file is damaged, or was encoded with another encoding")
+            raise CLIError(
+                f"{args.file} holds the token ID {int(ids.max())}, but {enc.name} has IDs 0..{enc.max_token_value}: "
+                f"the file is damaged, or was encoded with another encoding"
+            )
     elif args.file.lower().endswith(".bin") and os.path.isfile(args.file):
-        raise CLIError(f"{args.file} looks like a token file, but its sidecar {sidecar_path(args.file)} is missing "
-                       f"(it says the dtype and the count); put it beside the file, or encode the text again")
+        raise CLIError(
+            f"{args.file} looks like a token file, but its sidecar {sidecar_path(args.file)} is missing "
+            f"(it says the dtype and the count); put it beside the file, or encode the text again"
+        )
     else:
         enc = open_encoding(args.encoding or "gpt2")
         try:
@@ -351,12 +363,18 @@ def run_batches(args: argparse.Namespace) -> None:
             raise CLIError(f"{e}; if it is a token file, its sidecar {sidecar_path(args.file)} is missing") from None
         ids = enc.encode(text, allowed_special="all")
     if len(ids) < args.max_length + 1:
-        raise CLIError(f"--max-length {args.max_length:,} needs {args.max_length + 1:,} tokens (the inputs and the "
-                       f"target one later), but {args.file} has {len(ids):,}; give a smaller --max-length or a longer text")
+        raise CLIError(
+            f"--max-length {args.max_length:,} needs {args.max_length + 1:,} tokens (the inputs and the "
+            f"target one later), but {args.file} has {len(ids):,}; give a smaller --max-length or a longer text"
+        )
     dataset = GPTDataset(ids, max_length=args.max_length, stride=args.stride)
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=args.shuffle, drop_last=args.drop_last, seed=args.seed)
-    print(f"{len(ids):,} tokens; {len(dataset):,} windows of {args.max_length} (stride {args.stride}); "
-          f"{len(loader):,} batches of {args.batch_size}")
+    loader = DataLoader(
+        dataset, batch_size=args.batch_size, shuffle=args.shuffle, drop_last=args.drop_last, seed=args.seed
+    )
+    print(
+        f"{len(ids):,} tokens; {len(dataset):,} windows of {args.max_length} (stride {args.stride}); "
+        f"{len(loader):,} batches of {args.batch_size}"
+    )
     for k, (x, y) in enumerate(loader):
         if k >= args.show:
             break
@@ -372,12 +390,16 @@ def token_file_encoding(token_file: str, given: str | None) -> Encoding:
 
     named = read_sidecar(token_file).get("encoding")
     if given is None and named is not None and named not in list_encoding_names():
-        raise CLIError(f"{sidecar_path(token_file)} says the tokens are from the encoding {named!r}, which is "
-                       f"not built in; give its .npllm-bpe file with --encoding")
+        raise CLIError(
+            f"{sidecar_path(token_file)} says the tokens are from the encoding {named!r}, which is "
+            f"not built in; give its .npllm-bpe file with --encoding"
+        )
     enc = open_encoding(given or named or "gpt2")
     if named is not None and enc.name != named:
-        raise CLIError(f"{token_file} holds {named} tokens, but --encoding {given} is {enc.name}; "
-                       f"give the {named} encoding, or leave --encoding out")
+        raise CLIError(
+            f"{token_file} holds {named} tokens, but --encoding {given} is {enc.name}; "
+            f"give the {named} encoding, or leave --encoding out"
+        )
     return enc
 
 

@@ -69,9 +69,23 @@ def docstrings_text() -> str:
 
 
 DOCSTRING_MODULES = (  # the order a reader meets them
-    "npllm", "npllm.words", "npllm.bpe", "npllm.bpe.patterns", "npllm.bpe.merge", "npllm.bpe.encoding",
-    "npllm.bpe.files", "npllm.bpe.registry", "npllm.bpe.train", "npllm.tokens", "npllm.loader",
-    "npllm.scatter", "npllm.embedding", "npllm.optim", "npllm.model", "npllm.data", "npllm.demo",
+    "npllm",
+    "npllm.words",
+    "npllm.bpe",
+    "npllm.bpe.patterns",
+    "npllm.bpe.merge",
+    "npllm.bpe.encoding",
+    "npllm.bpe.files",
+    "npllm.bpe.registry",
+    "npllm.bpe.train",
+    "npllm.tokens",
+    "npllm.loader",
+    "npllm.scatter",
+    "npllm.embedding",
+    "npllm.optim",
+    "npllm.model",
+    "npllm.data",
+    "npllm.demo",
 )
 
 
@@ -79,7 +93,6 @@ def token_texts(enc: Encoding, ids: list[int]) -> list[str]:
     """Each token's text; a token that ends inside a UTF-8 character shows its raw bytes (\\xe4),
     which is what BPE sees. [15496, 11] -> ["Hello", ","]"""
     return [enc.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace") for i in ids]
-
 
 
 def heading(title: str) -> None:
@@ -118,8 +131,10 @@ def demo_bpe(text: str) -> Encoding | None:
     print(f"  decode: {enc.decode(ids)!r}")
     ids = enc.encode_ordinary(text)
     n_words = len(words.split_words(text))
-    print(f"the whole text: {len(ids):,} GPT-2 tokens for {n_words:,} words "
-          f"({len(ids) / max(n_words, 1):.2f} tokens per word), first {ids[:10]}")
+    print(
+        f"the whole text: {len(ids):,} GPT-2 tokens for {n_words:,} words "
+        f"({len(ids) / max(n_words, 1):.2f} tokens per word), first {ids[:10]}"
+    )
     return demo_train_bpe(text, n_gpt2=len(ids))
 
 
@@ -141,11 +156,11 @@ def demo_train_bpe(text: str, n_gpt2: int) -> Encoding | None:
     for k in range(0, len(merges), 5):
         print("  " + "   ".join(merges[k : k + 5]))
     n_mine = len(mine.encode_ordinary(text))
-    print(f"the whole text: {n_mine:,} tokens with it, {n_gpt2:,} with GPT-2's 50,257 "
-          f"({n_mine / max(n_gpt2, 1):.2f}x as many)")
+    print(
+        f"the whole text: {n_mine:,} tokens with it, {n_gpt2:,} with GPT-2's 50,257 "
+        f"({n_mine / max(n_gpt2, 1):.2f}x as many)"
+    )
     return mine
-
-
 
 
 def shown(token: bytes) -> str:
@@ -164,8 +179,7 @@ def demo_loader(text: str) -> None:
         print(f"{n_tokens} tokens: too short for even one window of 4 tokens and its target")
         return
     loader = create_dataloader(text, batch_size=8, max_length=4, stride=4, shuffle=False, drop_last=False)
-    print(f"{n_tokens:,} tokens -> {len(loader.dataset):,} windows of 4 (stride 4) "
-          f"-> {len(loader):,} batches of 8")
+    print(f"{n_tokens:,} tokens -> {len(loader.dataset):,} windows of 4 (stride 4) -> {len(loader):,} batches of 8")
     x, y = next(iter(loader))
     print(f"first batch: inputs {x.shape}, targets {y.shape} (the targets are the inputs one token later)")
     for row_x, row_y in list(zip(x.tolist(), y.tolist()))[:3]:
@@ -174,8 +188,10 @@ def demo_loader(text: str) -> None:
         print(f"{n_tokens} tokens: too short for the course's defaults (one window of 256 needs 257 tokens)")
         return
     course = create_dataloader(text, shuffle=False)
-    print(f"the course's defaults (batch 4, max_length 256, stride 128): {len(course.dataset):,} windows, "
-          f"{len(course):,} batches (drop_last)")
+    print(
+        f"the course's defaults (batch 4, max_length 256, stride 128): {len(course.dataset):,} windows, "
+        f"{len(course):,} batches (drop_last)"
+    )
 
 
 def demo_embeddings(seed: int = 123) -> None:
@@ -188,8 +204,10 @@ def demo_embeddings(seed: int = 123) -> None:
     print(f"positions {positions.shape} (a {emb.position.weight.shape} table); sum {out.shape}")
     emb.backward(np.ones_like(out))
     rows = emb.token.touched_rows()
-    print(f"backward: gradient in {len(rows)} token rows {rows.tolist()} and {ids.shape[1]} position rows; "
-          f"each position row gets the sum over the batch ({ids.shape[0]})")
+    print(
+        f"backward: gradient in {len(rows)} token rows {rows.tolist()} and {ids.shape[1]} position rows; "
+        f"each position row gets the sum over the batch ({ids.shape[0]})"
+    )
 
 
 def demo_model(text: str, enc: Encoding | None, *, steps: int, seed: int) -> None:
@@ -206,10 +224,14 @@ def demo_model(text: str, enc: Encoding | None, *, steps: int, seed: int) -> Non
     loader = DataLoader(GPTDataset(ids, max_length=T, stride=T), batch_size=B, shuffle=True, seed=seed)
     model = TinyLM(V, T, D, seed=seed)
     optimizer = Adam(model.parameters(), lr=lr)
-    print(f"{model}, {model.num_parameters():,} weights; {len(ids):,} tokens -> {len(loader.dataset):,} windows "
-          f"of {T} -> {len(loader):,} batches of {B}")
-    print("no attention: each position sees only its own token and position, so it learns which token "
-          "follows which (bigrams)")
+    print(
+        f"{model}, {model.num_parameters():,} weights; {len(ids):,} tokens -> {len(loader.dataset):,} windows "
+        f"of {T} -> {len(loader):,} batches of {B}"
+    )
+    print(
+        "no attention: each position sees only its own token and position, so it learns which token "
+        "follows which (bigrams)"
+    )
     print(f"Adam (lr {lr}), {steps:,} steps; a uniform guess over {V:,} tokens scores ln({V:,}) = {math.log(V):.3f}")
     every = max(1, steps // 10)
     step = 0

@@ -45,8 +45,7 @@ class Embedding:
     (3, 5)
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, *, seed=None, dtype=np.float32,
-                 sparse: bool = False):
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, seed=None, dtype=np.float32, sparse: bool = False):
         check_size("num_embeddings", num_embeddings)
         check_size("embedding_dim", embedding_dim)
         if not isinstance(sparse, (bool, np.bool_)):
@@ -201,7 +200,10 @@ class PositionalEmbedding:
             raise TypeError(f"seq_len must be an int, got {type(seq_len).__name__}")
         context = self.weight.shape[0]
         if not 1 <= seq_len <= context:
-            raise ValueError(f"asked for {seq_len} positions, but the context length is {context}: use at most {context} tokens per row")
+            raise ValueError(
+                f"asked for {seq_len} positions, but the context length is {context}: "
+                f"use at most {context} tokens per row"
+            )
 
     def backward(self, grad_out) -> None:  # (..., T, D) -> adds into self.grad[:T]
         if self._length is None:
@@ -224,8 +226,16 @@ class GPTEmbedding:
     dense (every row up to T gets one), as with torch's `nn.Embedding` for positions.
     """
 
-    def __init__(self, vocab_size: int, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32,
-                 sparse: bool = False):
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int,
+        embedding_dim: int,
+        *,
+        seed=None,
+        dtype=np.float32,
+        sparse: bool = False,
+    ):
         token_rng, position_rng = np.random.default_rng(seed).spawn(2)  # seed: an int, None or a Generator
         self.token = Embedding(vocab_size, embedding_dim, seed=token_rng, dtype=dtype, sparse=sparse)
         self.position = PositionalEmbedding(context_length, embedding_dim, seed=position_rng, dtype=dtype)
@@ -252,7 +262,7 @@ class GPTEmbedding:
                 # A chunk of tokens into a small buffer, then token + position written once into
                 # out. The IDs are checked; mode="clip" skips NumPy's buffered copy.
                 b = min(a + per_chunk, T)
-                tokens = np.take(self.token.weight, row_ids[a:b], axis=0, out=scratch[:b - a], mode="clip")
+                tokens = np.take(self.token.weight, row_ids[a:b], axis=0, out=scratch[: b - a], mode="clip")
                 np.add(tokens, positions[a:b], out=row_out[a:b])  # (chunk, D)
         return out
 
@@ -294,7 +304,7 @@ def nonzero_rows(table: np.ndarray) -> np.ndarray:  # (V, D) -> (K,)
     """The rows with any nonzero entry (NaN counts), increasing; the table is read in blocks of
     rows, so no (V, D) temporary. [[0, 0], [0, 2], [0, 0], [1, 0]] -> [1, 3]"""
     per_block = max(1, BLOCK // max(1, table.shape[1]))
-    found = [np.flatnonzero(table[a:a + per_block].any(axis=1)) + a for a in range(0, len(table), per_block)]
+    found = [np.flatnonzero(table[a : a + per_block].any(axis=1)) + a for a in range(0, len(table), per_block)]
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 

@@ -54,7 +54,10 @@ class GPTDataset:
         return _read_only(x), _read_only(y)
 
     def __repr__(self) -> str:
-        return f"GPTDataset(tokens={len(self.ids):,}, max_length={self.max_length}, stride={self.stride}, windows={len(self):,})"
+        return (
+            f"GPTDataset(tokens={len(self.ids):,}, max_length={self.max_length}, "
+            f"stride={self.stride}, windows={len(self):,})"
+        )
 
     def gather(self, window_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Windows `window_indices` as one batch: (B,) -> x (B, T), y (B, T), int64.
@@ -95,8 +98,16 @@ class DataLoader:
     `state_dict()` / `load_state_dict()` resume mid-epoch exactly.
     """
 
-    def __init__(self, dataset: GPTDataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, num_workers: int = 0, **torch_only):
+    def __init__(
+        self,
+        dataset: GPTDataset,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+        num_workers: int = 0,
+        **torch_only,
+    ):
         if torch_only:
             raise TypeError(
                 f"DataLoader does not take {', '.join(sorted(torch_only))}: those are PyTorch options; "
@@ -121,8 +132,10 @@ class DataLoader:
         return n // b if self.drop_last else -(-n // b)  # integers: a batch_size of 10**400 is no float
 
     def __repr__(self) -> str:
-        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, batches={len(self):,})")
+        return (
+            f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, batches={len(self):,})"
+        )
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         epoch, skip = self._next
@@ -163,8 +176,12 @@ class DataLoader:
         missing = {"epoch", "batches_done", "seed", "shuffle", "batch_size", "drop_last", "windows"} - set(state)
         if missing:
             raise ValueError(f"state is missing {sorted(missing)}: it does not come from DataLoader.state_dict()")
-        for key, mine in (("windows", len(self.dataset)), ("batch_size", self.batch_size),
-                          ("shuffle", self.shuffle), ("drop_last", self.drop_last)):
+        for key, mine in (
+            ("windows", len(self.dataset)),
+            ("batch_size", self.batch_size),
+            ("shuffle", self.shuffle),
+            ("drop_last", self.drop_last),
+        ):
             if state[key] != mine:
                 raise ValueError(f"state was saved with {key}={state[key]!r}, this loader has {key}={mine!r}")
         epoch, done = state["epoch"], state["batches_done"]
@@ -178,8 +195,17 @@ class DataLoader:
         self._state = (epoch, done)
 
 
-def create_dataloader(text: str, batch_size: int = 4, max_length: int = 256, stride: int = 128, shuffle: bool = True,
-                      drop_last: bool = True, seed: int | None = None, encoding="gpt2", num_workers: int = 0) -> DataLoader:
+def create_dataloader(
+    text: str,
+    batch_size: int = 4,
+    max_length: int = 256,
+    stride: int = 128,
+    shuffle: bool = True,
+    drop_last: bool = True,
+    seed: int | None = None,
+    encoding="gpt2",
+    num_workers: int = 0,
+) -> DataLoader:
     """The course's `create_dataloader_v1`: GPT-2 tokens of `text`, windows, batches.
 
     `encoding` is a name for `get_encoding` or an `Encoding`; `<|endoftext|>` in the text is
@@ -192,14 +218,17 @@ def create_dataloader(text: str, batch_size: int = 4, max_length: int = 256, str
     enc = encoding if isinstance(encoding, Encoding) else get_encoding(encoding)
     ids = enc.encode(text, allowed_special={"<|endoftext|>"})
     dataset = GPTDataset(ids, max_length=max_length, stride=stride)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed,
-                      num_workers=num_workers)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed, num_workers=num_workers
+    )
 
 
 create_dataloader_v1 = create_dataloader
 
 
-def random_batches(token_ids, batch_size: int, max_length: int, seed: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def random_batches(
+    token_ids, batch_size: int, max_length: int, seed: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """nanoGPT's sampler, endless: each batch is `batch_size` windows at random offsets.
 
     -> x (B, T), y (B, T) int64, forever; take what you need with `next` or `itertools.islice`.
@@ -208,7 +237,9 @@ def random_batches(token_ids, batch_size: int, max_length: int, seed: int | None
     _check_positive_int("max_length", max_length)
     ids = as_token_array(token_ids)  # (N,)
     if len(ids) < max_length + 1:
-        raise ValueError(f"the text has {len(ids):,} tokens, but one window of max_length={max_length:,} needs {max_length + 1:,}")
+        raise ValueError(
+            f"the text has {len(ids):,} tokens, but one window of max_length={max_length:,} needs {max_length + 1:,}"
+        )
     rng = np.random.default_rng(seed)
     windows = sliding_window_view(ids, max_length + 1)  # (N - T, T+1) view, no copy
     return _random_batches(windows, rng, batch_size)

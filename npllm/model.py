@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from npllm.embedding import GPTEmbedding, check_grad_out, check_size, check_ids
+from npllm.embedding import GPTEmbedding, check_grad_out, check_ids, check_size
 
 
 class Linear:
@@ -141,11 +141,20 @@ class TinyLM:
 
     init_std = 0.02  # GPT-2's
 
-    def __init__(self, vocab_size: int, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32,
-                 sparse: bool = True):
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int,
+        embedding_dim: int,
+        *,
+        seed=None,
+        dtype=np.float32,
+        sparse: bool = True,
+    ):
         embedding_rng, head_rng, init_rng = np.random.default_rng(seed).spawn(3)  # seed: an int, None or a Generator
-        self.embedding = GPTEmbedding(vocab_size, context_length, embedding_dim, seed=embedding_rng, dtype=dtype,
-                                      sparse=sparse)
+        self.embedding = GPTEmbedding(
+            vocab_size, context_length, embedding_dim, seed=embedding_rng, dtype=dtype, sparse=sparse
+        )
         self.out_head = Linear(embedding_dim, vocab_size, seed=head_rng, dtype=dtype)  # the course's name
         self.criterion = CrossEntropyLoss()
         for p in self.parameters():  # the parts drew torch's defaults; GPT-2 redraws them, as nanoGPT does
@@ -226,13 +235,17 @@ def check_targets(targets, shape: tuple, num_classes: int) -> np.ndarray:
     if targets.dtype.kind not in "iu":
         raise TypeError(f"targets must be integer class indices, got dtype {targets.dtype}")
     if targets.shape != tuple(shape):
-        raise ValueError(f"targets must have the logits' shape without the class axis, {tuple(shape)}, got {targets.shape}")
+        raise ValueError(
+            f"targets must have the logits' shape without the class axis, {tuple(shape)}, got {targets.shape}"
+        )
     if targets.size == 0:
         raise ValueError("no targets: the mean loss over zero positions is undefined")
     bad = (targets < 0) | (targets >= num_classes)
     if bad.any():
         first = targets.reshape(-1)[np.argmax(bad.reshape(-1))]
-        raise IndexError(f"target {int(first)} is out of range for {num_classes} classes: targets must be in [0, {num_classes})")
+        raise IndexError(
+            f"target {int(first)} is out of range for {num_classes} classes: targets must be in [0, {num_classes})"
+        )
     return targets
 
 

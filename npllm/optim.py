@@ -71,8 +71,15 @@ class Adam:
                     on the rows present in this step's gradient only
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 *, lazy: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        *,
+        lazy: bool = False,
+    ):
         if not isinstance(lazy, (bool, np.bool_)):
             raise TypeError(f"lazy must be True or False, got {lazy!r}")
         self.params = _check_params(params)
@@ -194,8 +201,10 @@ def _gradient(i: int, p):
     if hasattr(p, "sparse_grad"):
         rows, values = p.sparse_grad()
         if np.shape(values) != (len(rows),) + np.shape(p.weight)[1:]:
-            raise ValueError(f"parameter {i}: sparse_grad values {np.shape(values)} do not fit {len(rows)} rows "
-                             f"of a weight {np.shape(p.weight)}")
+            raise ValueError(
+                f"parameter {i}: sparse_grad values {np.shape(values)} do not fit {len(rows)} rows "
+                f"of a weight {np.shape(p.weight)}"
+            )
         return rows, values
     grad = p.grad
     if np.shape(grad) != np.shape(p.weight):
@@ -220,8 +229,10 @@ def _check_params(params) -> list:
         if not hasattr(p, "weight"):
             raise TypeError(f"parameter {i} ({type(p).__name__}) has no .weight and .grad")
         if not (isinstance(p.weight, np.ndarray) and p.weight.dtype.kind == "f"):
-            raise TypeError(f"parameter {i}: .weight must be a floating point NumPy array, "
-                            f"got {type(p.weight).__name__} {getattr(p.weight, 'dtype', '')}".rstrip())
+            raise TypeError(
+                f"parameter {i}: .weight must be a floating point NumPy array, "
+                f"got {type(p.weight).__name__} {getattr(p.weight, 'dtype', '')}".rstrip()
+            )
         if hasattr(p, "sparse_grad"):
             continue  # row-sparse (an Embedding): reading its .grad would give up knowing its rows
         if not hasattr(p, "grad"):
@@ -231,11 +242,15 @@ def _check_params(params) -> list:
     for i, p in enumerate(params):
         for j, q in enumerate(params[:i]):
             if p is q:
-                raise ValueError(f"parameter {i} is parameter {j} again: list each parameter once, "
-                                 f"or every step would update it twice")
+                raise ValueError(
+                    f"parameter {i} is parameter {j} again: list each parameter once, "
+                    f"or every step would update it twice"
+                )
             if np.shares_memory(p.weight, q.weight):
-                raise ValueError(f"parameters {j} and {i} share their weights' memory: list each weight once, "
-                                 f"or every step would update it twice")
+                raise ValueError(
+                    f"parameters {j} and {i} share their weights' memory: list each weight once, "
+                    f"or every step would update it twice"
+                )
     return params
 
 
@@ -260,6 +275,8 @@ def _check_eps(eps, lazy: bool) -> float:
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < math.inf:
         raise ValueError(f"eps must be a finite number, 0 or more, got {eps!r}")
     if lazy and eps == 0:
-        raise ValueError("eps must be above 0 with lazy=True (as torch's SparseAdam): a present row whose "
-                         "gradient and moments are all 0 would divide 0 by 0")
+        raise ValueError(
+            "eps must be above 0 with lazy=True (as torch's SparseAdam): a present row whose "
+            "gradient and moments are all 0 would divide 0 by 0"
+        )
     return float(eps)

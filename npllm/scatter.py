@@ -82,14 +82,14 @@ def scatter_add_layers(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray, laye
     by_layer = np.argsort(layer_key, kind="stable")  # (N,) sorted positions, layer by layer, ids in order
     bounds = np.searchsorted(layer[by_layer], np.arange(layers + 1)).tolist()  # where each layer starts
     for k in range(1, layers):
-        in_layer = by_layer[bounds[k]:bounds[k + 1]]  # sorted positions of all k-th occurrences
+        in_layer = by_layer[bounds[k] : bounds[k + 1]]  # sorted positions of all k-th occurrences
         if len(in_layer) == 0:
             break
         sums[run_of[in_layer]] += rows[order[in_layer]]  # each id at most once per layer: fancy add is right
 
     run_ends = np.r_[run_starts[1:], n]  # (U,)
     for u in np.flatnonzero(run_ends - run_starts > layers).tolist():  # ids seen more than `layers` times
-        rest = order[run_starts[u] + layers:run_ends[u]]  # their positions after the first `layers`
+        rest = order[run_starts[u] + layers : run_ends[u]]  # their positions after the first `layers`
         sums[u] += rows[rest].sum(axis=0)  # one sum per frequent id (newlines, " the")
 
     distinct = sorted_ids[run_starts]  # (U,)
@@ -134,20 +134,20 @@ def row_sums(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     for u0, u1 in zip(bounds[:-1], bounds[1:]):  # the ids u0..u1-1 are all seen c times
         c, first = int(counts[u0]), int(new_starts[u0])
         if c == 1:  # their sum is their row; src is in range, so mode="clip" (no checks, no buffer)
-            np.take(rows, src[first:first + u1 - u0], axis=0, out=sums[u0:u1], mode="clip")
+            np.take(rows, src[first : first + u1 - u0], axis=0, out=sums[u0:u1], mode="clip")
         elif c <= CHUNK:
             per_chunk = CHUNK // c  # ids per gather
             for a in range(u0, u1, per_chunk):
                 b = min(a + per_chunk, u1)
                 at = first + (a - u0) * c
-                block = np.take(rows, src[at:at + (b - a) * c], axis=0, out=scratch[:(b - a) * c], mode="clip")
+                block = np.take(rows, src[at : at + (b - a) * c], axis=0, out=scratch[: (b - a) * c], mode="clip")
                 np.add.reduce(block.reshape(b - a, c, D), axis=1, out=sums[a:b])  # ((b - a), c, D) -> (b - a, D)
         else:  # ids seen more than CHUNK times (a newline, " the"): each one's rows a chunk at a time
             for u in range(u0, u1):
                 at = first + (u - u0) * c  # where id u's c positions begin in src
                 for a in range(at, at + c, CHUNK):
                     k = min(CHUNK, at + c - a)
-                    block = np.take(rows, src[a:a + k], axis=0, out=scratch[:k], mode="clip")  # (k, D)
+                    block = np.take(rows, src[a : a + k], axis=0, out=scratch[:k], mode="clip")  # (k, D)
                     if a == at:
                         np.add.reduce(block, axis=0, out=sums[u])  # the first chunk's sum
                     else:

@@ -109,11 +109,13 @@ def read_sidecar(path) -> dict:
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{side} is missing: a token file needs its sidecar to be read (dtype and count)") from None
+        raise FileNotFoundError(
+            f"{side} is missing: a token file needs its sidecar to be read (dtype and count)"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{side} is not a valid JSON sidecar ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{side} is not an npllm token-file sidecar (expected \"format\": \"{FORMAT}\")")
+        raise ValueError(f'{side} is not an npllm token-file sidecar (expected "format": "{FORMAT}")')
     if meta.get("dtype") not in DTYPES:
         raise ValueError(f"{side}: dtype must be one of {sorted(DTYPES)}, got {meta.get('dtype')!r}")
     count = meta.get("count")
@@ -122,8 +124,16 @@ def read_sidecar(path) -> dict:
     return meta
 
 
-def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "refuse",
-                chunk_chars: int = ENCODE_CHUNK_CHARS, progress: bool = False) -> int:
+def encode_file(
+    src,
+    dst,
+    encoding="gpt2",
+    *,
+    workers: int = 1,
+    special: str = "refuse",
+    chunk_chars: int = ENCODE_CHUNK_CHARS,
+    progress: bool = False,
+) -> int:
     """Encode the UTF-8 text file `src` into the token file `dst`; returns the token count.
 
     The IDs are exactly those of encoding the whole file at once: chunks are cut only where
@@ -150,7 +160,9 @@ def encode_file(src, dst, encoding="gpt2", *, workers: int = 1, special: str = "
     total_bytes = src.stat().st_size
     for out in (dst, sidecar_path(dst)):
         if out.exists() and os.path.samefile(out, src):
-            raise ValueError(f"{out} is the text file {src} itself: writing it would destroy the input; give another -o")
+            raise ValueError(
+                f"{out} is the text file {src} itself: writing it would destroy the input; give another -o"
+            )
     dtype = "uint16" if enc.max_token_value < 1 << 16 else "uint32"
     meter = ProgressLine(every_s=0.25) if progress else None
     count = 0
@@ -226,8 +238,8 @@ def _encode_one(enc, text: str, special: str, offset: int, where: str, dtype: st
     except DisallowedSpecialToken as e:  # its position counts from the chunk: make it the file's
         position = offset + e.position
         raise DisallowedSpecialToken(
-            f"{where} holds the special token {e.token!r} at character {position:,}; pass special=\"allow\" "
-            f"to encode it as that token, or special=\"ordinary\" to encode it as text",
+            f'{where} holds the special token {e.token!r} at character {position:,}; pass special="allow" '
+            f'to encode it as that token, or special="ordinary" to encode it as text',
             e.token,
             position,
         ) from None
@@ -277,4 +289,5 @@ def _write_pair(path: pathlib.Path, write_data, sidecar_fields) -> None:
 
 def _encode_status(done_bytes: int, total_bytes: int, tokens: int, elapsed: float) -> str:
     """ "0.5/1.1 MB  7.0 MB/s  150,000 tokens" """
-    return f"{done_bytes / 1e6:,.1f}/{total_bytes / 1e6:,.1f} MB  {done_bytes / elapsed / 1e6:,.1f} MB/s  {tokens:,} tokens"
+    done, total, speed = done_bytes / 1e6, total_bytes / 1e6, done_bytes / elapsed / 1e6
+    return f"{done:,.1f}/{total:,.1f} MB  {speed:,.1f} MB/s  {tokens:,} tokens"

@@ -56,7 +56,7 @@ def tiktoken_module():
     return tiktoken
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str):
     import tiktoken
 

@@ -10,13 +10,31 @@ import importlib.util
 
 # Pure-Python modules present in every CPython 3.10+ install, largest prose first.
 MODULES = (
-    "argparse", "textwrap", "difflib", "pathlib", "typing", "inspect", "pydoc", "tarfile",
-    "zipfile", "logging", "email.message", "http.client", "unittest.case", "collections",
-    "json.decoder", "string", "ast", "dataclasses", "functools", "subprocess", "calendar",
+    "argparse",
+    "textwrap",
+    "difflib",
+    "pathlib",
+    "typing",
+    "inspect",
+    "pydoc",
+    "tarfile",
+    "zipfile",
+    "logging",
+    "email.message",
+    "http.client",
+    "unittest.case",
+    "collections",
+    "json.decoder",
+    "string",
+    "ast",
+    "dataclasses",
+    "functools",
+    "subprocess",
+    "calendar",
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stdlib_text() -> str:
     """The modules' sources, joined by blank lines (line ends kept as the files have them)."""
     texts = []

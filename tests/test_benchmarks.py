@@ -28,7 +28,15 @@ from benchmarks import __main__ as runner  # noqa: E402
 from benchmarks import common  # noqa: E402
 from benchmarks.common import Result  # noqa: E402
 
-MODULES = {"bench_chunks", "bench_embedding", "bench_encode", "bench_loader", "bench_scale", "bench_startup", "bench_train"}
+MODULES = {
+    "bench_chunks",
+    "bench_embedding",
+    "bench_encode",
+    "bench_loader",
+    "bench_scale",
+    "bench_startup",
+    "bench_train",
+}
 MACHINE = {"date": "2026-11-27T14:27:07+00:00", "cpu": "AMD EPYC", "numpy": "2.4.6"}
 
 
@@ -107,12 +115,14 @@ def test_markdown_table_has_a_row_per_result_and_escapes_pipes():
 
 def test_write_markdown_and_json(tmp_path):
     results = [Result("encode warm", figure(1, 2, 3), "tiktoken", figure(2, 4, 6))]
-    text = common.write_markdown(tmp_path / "latest.md", results, MACHINE, header=["- mode: full"],
-                                 sections=["## Profiles"])
+    text = common.write_markdown(
+        tmp_path / "latest.md", results, MACHINE, header=["- mode: full"], sections=["## Profiles"]
+    )
     assert text == (tmp_path / "latest.md").read_text(encoding="utf-8")
     assert text.startswith("# npllm benchmarks, 2026-11-27 14:27\n\n- mode: full\n\n## Machine\n")
-    assert "- cpu: AMD EPYC" in text and "| encode warm |" in text and text.index("## Results") < text.index(
-        "## Profiles")
+    assert (
+        "- cpu: AMD EPYC" in text and "| encode warm |" in text and text.index("## Results") < text.index("## Profiles")
+    )
 
     common.write_json(tmp_path / "latest.json", results, MACHINE, mode="quick")
     doc = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
@@ -144,8 +154,20 @@ def test_machine_info_has_the_keys_and_imports_no_optional_peer():
     info = common.machine_info()
     imported = {name.partition(".")[0] for name in set(sys.modules) - before}
     assert not imported & {"torch", "tokenizers", "matplotlib"}  # tokenizers must wait for RAYON_NUM_THREADS
-    for key in ("date", "cpu", "cores (os.cpu_count)", "cores usable (sched_getaffinity)", "platform", "python",
-                "npllm", "numpy", "blas", "blas threads (environment)", "regex", *common.PEERS):
+    for key in (
+        "date",
+        "cpu",
+        "cores (os.cpu_count)",
+        "cores usable (sched_getaffinity)",
+        "platform",
+        "python",
+        "npllm",
+        "numpy",
+        "blas",
+        "blas threads (environment)",
+        "regex",
+        *common.PEERS,
+    ):
         assert info[key], key
     assert info["cores (os.cpu_count)"] >= 1
     assert all(info[peer] == "not installed" or info[peer][0].isdigit() for peer in common.PEERS)
@@ -162,8 +184,11 @@ def test_blas_info_copes_with_numpy_before_show_config_dicts():
     import numpy
 
     assert common.blas_info(numpy)["blas"]  # this NumPy's, whatever it is
-    old = types.SimpleNamespace(__version__="1.25.2", show_config=lambda: None,
-                                __config__=types.SimpleNamespace(blas_opt_info={"libraries": ["openblas64_"]}))
+    old = types.SimpleNamespace(
+        __version__="1.25.2",
+        show_config=lambda: None,
+        __config__=types.SimpleNamespace(blas_opt_info={"libraries": ["openblas64_"]}),
+    )
     assert common.blas_info(old)["blas"] == "openblas64_ (numpy.__config__.blas_opt_info)"
     older = types.SimpleNamespace(__version__="1.20.0", show_config=lambda: None)
     assert common.blas_info(older)["blas"] == "unknown (numpy 1.20.0 has no show_config(mode='dicts'))"
@@ -275,8 +300,13 @@ def test_benchmarks_import_no_optional_peer_until_they_run():
 def test_main_writes_every_figure_even_when_a_module_fails(tmp_path, monkeypatch, capsys):
     def run(quick, profile):
         return [
-            Result("fast path", figure(1, 2, 3), "slow twin", figure(4, 5, 6),
-                   profile=lambda: lambda: sorted(range(1000), key=str)),
+            Result(
+                "fast path",
+                figure(1, 2, 3),
+                "slow twin",
+                figure(4, 5, 6),
+                profile=lambda: lambda: sorted(range(1000), key=str),
+            ),
             Result("peer path", figure(1), "torch thing", None, note="skipped: torch not installed"),
         ]
 

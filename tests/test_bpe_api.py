@@ -10,11 +10,11 @@ import pickle
 
 import numpy as np
 import pytest
+from reference import tiktoken_encoding
 
 import npllm
 import npllm.bpe.encoding as encoding_module
 import npllm.data
-from reference import tiktoken_encoding
 
 EOT = "<|endoftext|>"
 NAMES = ["gpt2", "cl100k_base"]
@@ -167,7 +167,9 @@ def test_encode_single_token_key_error(pair, not_a_token):
         ref.encode_single_token(not_a_token)
 
 
-@pytest.mark.parametrize(("name", "unknown"), [("gpt2", 50257), ("gpt2", 10**9), ("cl100k_base", 100261), ("cl100k_base", 100277)])
+@pytest.mark.parametrize(
+    ("name", "unknown"), [("gpt2", 50257), ("gpt2", 10**9), ("cl100k_base", 100261), ("cl100k_base", 100277)]
+)
 def test_decode_single_token_bytes_key_error(name, unknown):
     enc, ref = npllm.get_encoding(name), tiktoken_encoding(name)
     with pytest.raises(KeyError):
@@ -399,7 +401,7 @@ def test_small_custom_encoding():
     assert enc.n_vocab == 259 and enc.max_token_value == 258
     assert repr(enc) == "Encoding('tiny', n_vocab=259)"
     with pytest.raises(KeyError):
-        enc.eot_token  # no <|endoftext|> in this encoding
+        _ = enc.eot_token  # no <|endoftext|> in this encoding
 
 
 def test_encoding_copies_its_inputs():
@@ -442,7 +444,11 @@ def test_constructor_name_must_be_str():
 
 def test_constructor_explicit_n_vocab_that_fits():
     enc = npllm.Encoding(
-        "ok", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=byte_ranks(), special_tokens={"<|x|>": 256}, explicit_n_vocab=257
+        "ok",
+        pat_str=npllm.GPT2_PATTERN,
+        mergeable_ranks=byte_ranks(),
+        special_tokens={"<|x|>": 256},
+        explicit_n_vocab=257,
     )
     assert enc.n_vocab == 257
 

@@ -97,8 +97,29 @@ def test_every_cut_on_every_short_string_splits_as_the_whole():
             check_cuts("".join(chars))
 
 
-FRAGMENTS = ALPHABET + ["\t", "\x0b", "ll", "'S", "ve", "ſ", "\u3000", "\x85", "\u2028", "٣", "Ⅻ", "ǅ", "ʰ",
-                        "\u0295", "  ", "\r\n", "123456", "é", "<|endoftext|>", '":', "},{"]
+FRAGMENTS = ALPHABET + [
+    "\t",
+    "\x0b",
+    "ll",
+    "'S",
+    "ve",
+    "ſ",
+    "\u3000",
+    "\x85",
+    "\u2028",
+    "٣",
+    "Ⅻ",
+    "ǅ",
+    "ʰ",
+    "\u0295",
+    "  ",
+    "\r\n",
+    "123456",
+    "é",
+    "<|endoftext|>",
+    '":',
+    "},{",
+]
 if disputed_code_point():
     FRAGMENTS.append(disputed_code_point())
 
@@ -162,9 +183,14 @@ def minified_json(n_bytes: int, seed: int = 0) -> str:
     rng = random.Random(seed)
     records, size = [], 0
     while size < n_bytes:
-        record = {"id": rng.randrange(10**6), "name": "".join(rng.choices("abcdefghijkl", k=rng.randint(3, 12))),
-                  "tags": rng.sample(["x", "yz", "Ünï", "中文", "a b"], 2), "score": round(rng.random(), 4),
-                  "ok": rng.random() < 0.5, "url": "https://example.com/p/" + str(rng.randrange(1000))}
+        record = {
+            "id": rng.randrange(10**6),
+            "name": "".join(rng.choices("abcdefghijkl", k=rng.randint(3, 12))),
+            "tags": rng.sample(["x", "yz", "Ünï", "中文", "a b"], 2),
+            "score": round(rng.random(), 4),
+            "ok": rng.random() < 0.5,
+            "url": "https://example.com/p/" + str(rng.randrange(1000)),
+        }
         records.append(record)
         size += len(json.dumps(record))
     return json.dumps(records, separators=(",", ":"), ensure_ascii=False)
@@ -246,7 +272,7 @@ def test_bad_utf8_is_reported_at_its_byte_in_the_file(tmp_path, size):
     path.write_bytes(good + b"ok \xff more")
     with pytest.raises(ValueError, match=r"bad\.txt is not UTF-8 text \(byte 3,004: invalid start byte\)"):
         list(read_split_safe_chunks(path, chunk_chars=size))
-    path.write_bytes(good + "é".encode("utf-8")[:1])  # cut inside the last character
+    path.write_bytes(good + "é".encode()[:1])  # cut inside the last character
     with pytest.raises(ValueError, match=r"byte 3,001: unexpected end of data"):
         list(read_split_safe_chunks(path, chunk_chars=size))
 

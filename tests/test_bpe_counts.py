@@ -88,7 +88,10 @@ def test_shards_cut_at_safe_cuts_give_the_whole_texts_counts_and_merges(text, pa
     assert combined == whole and combined.specials_cut == 2
     assert learn_merges(combined.counts, N_MERGES) == learn_merges(whole.counts, N_MERGES)
     # tree order (as a cluster engine adds) is the same: + is associative
-    left, right = functools.reduce(operator.add, shards[: n_shards // 2]), functools.reduce(operator.add, shards[n_shards // 2 :])
+    left, right = (
+        functools.reduce(operator.add, shards[: n_shards // 2]),
+        functools.reduce(operator.add, shards[n_shards // 2 :]),
+    )
     assert list((left + right).items()) == list(whole.items())
 
 
@@ -110,7 +113,10 @@ def test_shards_cut_anywhere_train_as_the_list_of_shards(text, seed):
     parts = [p for p in cut(text, positions) if EOT not in p]
     combined = sum(count_pieces(p) for p in parts)
     assert list(combined.items()) == list(count_pieces(parts).items())
-    assert npllm.train_bpe(combined, 256 + N_MERGES).mergeable_ranks == npllm.train_bpe(parts, 256 + N_MERGES).mergeable_ranks
+    assert (
+        npllm.train_bpe(combined, 256 + N_MERGES).mergeable_ranks
+        == npllm.train_bpe(parts, 256 + N_MERGES).mergeable_ranks
+    )
 
 
 def test_counting_a_file_in_processes_gives_the_same_counts(tmp_path, text, monkeypatch):
@@ -143,8 +149,10 @@ def test_train_bpe_takes_counts_with_their_pattern_and_special_tokens(prose_text
     counts = count_pieces(prose_text + EOT, CL100K_PATTERN, [EOT])
     enc = npllm.train_bpe(counts, 300)
     assert enc.pat_str == CL100K_PATTERN and enc.special_tokens == {EOT: 300}
-    assert enc.mergeable_ranks == npllm.train_bpe(prose_text + EOT, 300, pat_str=CL100K_PATTERN,
-                                                  special_tokens=[EOT]).mergeable_ranks
+    assert (
+        enc.mergeable_ranks
+        == npllm.train_bpe(prose_text + EOT, 300, pat_str=CL100K_PATTERN, special_tokens=[EOT]).mergeable_ranks
+    )
     assert npllm.train_bpe(counts, 300, special_tokens={EOT: 1000}).special_tokens == {EOT: 1000}
 
 
@@ -258,7 +266,10 @@ def test_the_dask_recipe_gives_the_whole_texts_counts(tmp_path, text):
     assert len(shards) >= 5
     counts = bag.from_sequence(shards, npartitions=len(shards)).map(count_file).fold(operator.add).compute(**scheduler)
     assert list(counts.items()) == list(count_pieces(whole, GPT2_PATTERN, [EOT]).items())
-    assert npllm.train_bpe(counts, 256 + 100).mergeable_ranks == npllm.train_bpe(text, 256 + 100, special_tokens=[EOT]).mergeable_ranks
+    assert (
+        npllm.train_bpe(counts, 256 + 100).mergeable_ranks
+        == npllm.train_bpe(text, 256 + 100, special_tokens=[EOT]).mergeable_ranks
+    )
 
 
 def test_a_piece_count_object_checks_what_it_is_given():

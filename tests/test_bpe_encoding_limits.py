@@ -62,8 +62,12 @@ def test_the_packed_cache_is_bounded_too(gpt2_ranks):
 
 
 def test_an_encoding_keeps_no_long_piece(prose_text):
-    enc = npllm.Encoding("gpt2-copy", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=npllm.get_encoding("gpt2").mergeable_ranks,
-                         special_tokens={})
+    enc = npllm.Encoding(
+        "gpt2-copy",
+        pat_str=npllm.GPT2_PATTERN,
+        mergeable_ranks=npllm.get_encoding("gpt2").mergeable_ranks,
+        special_tokens={},
+    )
     text = prose_text + " " + "7" * 100_000 + " " + "q" * 3000
     assert enc.encode_ordinary(text) == npllm.get_encoding("gpt2").encode_ordinary(text)
     assert enc.encode_to_numpy(text).tolist() == enc.encode_ordinary(text)

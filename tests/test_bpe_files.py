@@ -22,11 +22,11 @@ import stat
 import warnings
 
 import pytest
+from reference import tiktoken_encoding, tiktoken_module
 
 import npllm
 import npllm.data
 from npllm.bpe.files import MAGIC, AtomicFile, atomic_write, load_gpt2_ranks
-from reference import tiktoken_encoding, tiktoken_module
 
 NPLLM_SOURCE = pathlib.Path(npllm.__file__).parent
 
@@ -77,7 +77,11 @@ def test_save_load_round_trip(tmp_path, prose_text, name):
     assert loaded.mergeable_ranks == enc.mergeable_ranks
     assert loaded.special_tokens == enc.special_tokens
     assert loaded.special_tokens_set == enc.special_tokens_set
-    assert (loaded.n_vocab, loaded.eot_token, loaded.max_token_value) == (enc.n_vocab, enc.eot_token, enc.max_token_value)
+    assert (loaded.n_vocab, loaded.eot_token, loaded.max_token_value) == (
+        enc.n_vocab,
+        enc.eot_token,
+        enc.max_token_value,
+    )
     assert loaded.encode(prose_text) == enc.encode(prose_text)
     text = "tea? <|endoftext|> 中文 🙂 " + prose_text[:500]
     assert loaded.encode(text, allowed_special="all") == enc.encode(text, allowed_special="all")
@@ -342,18 +346,25 @@ def test_gaps_are_refused_unless_the_header_says_they_are_intended(tmp_path, tin
     header, ranks = header_and_ranks(lines)
     moved = ranks[:-1] + [rank_line(b"  ", 300)]  # the last rank 258 becomes 300: 258..299 missing
     sha = hashlib.sha256(("\n".join(moved) + "\n").encode()).hexdigest()
-    gap = write_lines(tmp_path / "gap.npllm-bpe", [MAGIC, json.dumps({**header, "ranks_sha256": sha,
-                                                                     "explicit_n_vocab": None}), *moved])
+    gap = write_lines(
+        tmp_path / "gap.npllm-bpe",
+        [MAGIC, json.dumps({**header, "ranks_sha256": sha, "explicit_n_vocab": None}), *moved],
+    )
     with pytest.raises(ValueError, match="rank 258 is missing"):
         npllm.load_encoding(gap)
-    intended = write_lines(tmp_path / "intended.npllm-bpe", with_header(
-        [MAGIC, json.dumps({**header, "ranks_sha256": sha, "explicit_n_vocab": None}), *moved], rank_gaps=True))
+    intended = write_lines(
+        tmp_path / "intended.npllm-bpe",
+        with_header(
+            [MAGIC, json.dumps({**header, "ranks_sha256": sha, "explicit_n_vocab": None}), *moved], rank_gaps=True
+        ),
+    )
     assert npllm.load_encoding(intended).mergeable_ranks[b"  "] == 300
 
 
 def test_an_encoding_with_gaps_saves_and_loads(tmp_path):
-    enc = tiny_encoding(mergeable_ranks={**{bytes([b]): b for b in range(256)}, b"ab": 1000},
-                        special_tokens={}, explicit_n_vocab=None)
+    enc = tiny_encoding(
+        mergeable_ranks={**{bytes([b]): b for b in range(256)}, b"ab": 1000}, special_tokens={}, explicit_n_vocab=None
+    )
     path = tmp_path / "gaps.npllm-bpe"
     enc.save(path)
     header = json.loads(path.read_text(encoding="utf-8").split("\n")[1])
@@ -361,12 +372,20 @@ def test_an_encoding_with_gaps_saves_and_loads(tmp_path):
     assert npllm.load_encoding(path).mergeable_ranks == enc.mergeable_ranks
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("n_ranks", None, "n_ranks"), ("n_ranks", "259", "n_ranks"), ("n_ranks", True, "n_ranks"),
-    ("rank_gaps", None, "rank_gaps"), ("rank_gaps", 0, "rank_gaps"),
-    ("ranks_sha256", None, "ranks_sha256"), ("ranks_sha256", "abc", "ranks_sha256"),
-    ("explicit_n_vocab", 2**33, "explicit_n_vocab"), ("special_tokens", {"<|endoftext|>": 2**32}, "2\\*\\*32"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("n_ranks", None, "n_ranks"),
+        ("n_ranks", "259", "n_ranks"),
+        ("n_ranks", True, "n_ranks"),
+        ("rank_gaps", None, "rank_gaps"),
+        ("rank_gaps", 0, "rank_gaps"),
+        ("ranks_sha256", None, "ranks_sha256"),
+        ("ranks_sha256", "abc", "ranks_sha256"),
+        ("explicit_n_vocab", 2**33, "explicit_n_vocab"),
+        ("special_tokens", {"<|endoftext|>": 2**32}, "2\\*\\*32"),
+    ],
+)
 def test_a_v2_header_with_a_bad_field(tmp_path, tiny_file, field, value, words):
     _, lines = tiny_file
     path = write_lines(tmp_path / "bad.npllm-bpe", with_header(lines, **{field: value}))
@@ -461,7 +480,9 @@ def test_npllm_source_never_uses_pickle():
     offenders = []
     for source in NPLLM_SOURCE.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
-        if re.search(r"^\s*(import\s+(c?pickle|dill|marshal|shelve)\b|from\s+(c?pickle|dill|marshal|shelve)\b)", text, re.M):
+        if re.search(
+            r"^\s*(import\s+(c?pickle|dill|marshal|shelve)\b|from\s+(c?pickle|dill|marshal|shelve)\b)", text, re.M
+        ):
             offenders.append(str(source))
         if re.search(r"\b(pickle|marshal)\.(loads?|dumps?)\b", text):
             offenders.append(str(source))

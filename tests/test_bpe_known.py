@@ -5,13 +5,34 @@ checks the same encodings against tiktoken on far more text.
 """
 
 import pytest
+from reference import tiktoken_encoding, tiktoken_module
 
 import npllm
 import npllm.data
-from reference import tiktoken_encoding, tiktoken_module
 
 TEA = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
-TEA_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13]
+TEA_IDS = [
+    15496,
+    11,
+    466,
+    345,
+    588,
+    8887,
+    30,
+    220,
+    50256,
+    554,
+    262,
+    4252,
+    18250,
+    8812,
+    2114,
+    286,
+    617,
+    34680,
+    27271,
+    13,
+]
 
 
 # --- GPT-2: the course's examples -------------------------------------------------------------

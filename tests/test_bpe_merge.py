@@ -10,11 +10,12 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import tiktoken_encoding, tiktoken_module
 
 import npllm
 import npllm.bpe.merge as merge
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_reference, merge_short
-from reference import tiktoken_encoding, tiktoken_module
+from npllm.bpe.merge_bulk import merge_rank_levels
 
 MERGES = [merge_reference, merge_short, merge_long]
 
@@ -129,7 +130,7 @@ def test_long_ties_over_the_long_threshold():
 
 
 def test_parts_always_join_back_to_the_piece(gpt2_ranks):
-    piece = "naïve café, ΑλφαΒητα 中文 🙂".encode("utf-8") * 3
+    piece = "naïve café, ΑλφαΒητα 中文 🙂".encode() * 3
     for m in MERGES:
         assert b"".join(m(gpt2_ranks, piece)) == piece
 
@@ -219,7 +220,7 @@ def test_three_merges_agree_on_random_bytes_with_gpt2_ranks(piece):
 
 # --- very long pieces: merge_long's bulk passes -----------------------------------------------
 
-BULK_PIECE = getattr(merge, "BULK_PIECE", 4096)  # from here on merge_long may merge whole ranks at once
+BULK_PIECE = merge.BULK_PIECE  # from here on merge_long may merge whole ranks at once
 
 
 def long_real_pieces():
@@ -286,12 +287,9 @@ def test_merge_long_agrees_on_very_long_pieces(case):
 @given(ranks_and_piece(), st.sampled_from([1, 2, 8, 10**6]), st.integers(1, 8))
 def test_bulk_passes_then_heap_agree_on_short_pieces(case, min_share, min_merges):
     """merge_long's two stages, with the bulk thresholds lowered so they run on short pieces."""
-    levels, heap = getattr(merge, "merge_rank_levels", None), getattr(merge, "merge_heap", None)
-    if levels is None or heap is None:
-        pytest.skip("npllm.bpe.merge has no merge_rank_levels / merge_heap")
     ranks, piece = case
-    starts, pair_ranks = levels(ranks, piece, min_share=min_share, min_merges=min_merges)
-    assert heap(ranks, piece, starts, pair_ranks) == merge_reference(ranks, piece)
+    starts, pair_ranks = merge_rank_levels(ranks, piece, min_share=min_share, min_merges=min_merges)
+    assert merge.merge_heap(ranks, piece, starts, pair_ranks) == merge_reference(ranks, piece)
 
 
 # --- hand-made ranks against tiktoken's own merge loop ----------------------------------------

@@ -2,10 +2,10 @@
 prefix in tiktoken's own tables, then the KeyError for a name neither table knows."""
 
 import pytest
+from reference import tiktoken_module
 
 import npllm
 from npllm.bpe import models
-from reference import tiktoken_module
 
 # Dated and fine-tuned names that only a prefix knows; the comment says which prefix.
 PREFIXED = [

@@ -4,8 +4,8 @@ Three kinds of text: real text (the standard library's source, which every Pytho
 installation has, so these run offline: `prose_text`, 20,000 characters, and `large_text`,
 1 MB), hostile text from hypothesis (many scripts, combining marks, emoji sequences, every
 whitespace, digit runs, contractions in any case, special-token look-alikes, lone
-surrogates), and long single pieces that take the heap merge path. Then the round trips: decode(encode(s)) == s, and every token
-ID back through its bytes.
+surrogates), and long single pieces that take the heap merge path. Then the round trips:
+decode(encode(s)) == s, and every token ID back through its bytes.
 
 Hypothesis runs derandomized (a fixed seed), so a run is repeatable and CI sees what you see.
 """
@@ -16,11 +16,11 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import tiktoken_encoding
 
 import npllm
 import npllm.data
 from npllm.bpe.merge import LONG_PIECE
-from reference import tiktoken_encoding
 
 NAMES = ["gpt2", "cl100k_base"]
 
@@ -46,26 +46,108 @@ LETTERS = (
     "ΑλφαβητοЖжЯяЁёԱաשלוםกขค"  # Greek, Cyrillic, Armenian, Hebrew, Thai
     "ǅǈʰˆ々〆"  # titlecase and modifier letters
 )
-COMBINING = "\u0300\u0301\u0302\u0303\u0308\u0323\u0327\u0345\u036f\u093c\u094d\u0651\u20dd\u20e3\ufe0f\ufe0e\u200d\u200c"
+COMBINING = (
+    "\u0300\u0301\u0302\u0303\u0308\u0323\u0327\u0345\u036f\u093c\u094d\u0651\u20dd\u20e3\ufe0f\ufe0e\u200d\u200c"
+)
 EMOJI = [
-    "👍", "👍🏽", "👍🏿", "👨‍👩‍👧‍👦", "🏳️‍🌈", "❤️", "❤", "🧑🏽‍💻", "👩‍❤️‍💋‍👨", "🇫🇷", "🇺🇸🇬🇧",
-    "1️⃣", "#️⃣", "😀", "🙂", "\U0001f9d1\u200d\U0001f91d\u200d\U0001f9d1", "☃", "©", "™",
+    "👍",
+    "👍🏽",
+    "👍🏿",
+    "👨‍👩‍👧‍👦",
+    "🏳️‍🌈",
+    "❤️",
+    "❤",
+    "🧑🏽‍💻",
+    "👩‍❤️‍💋‍👨",
+    "🇫🇷",
+    "🇺🇸🇬🇧",
+    "1️⃣",
+    "#️⃣",
+    "😀",
+    "🙂",
+    "\U0001f9d1\u200d\U0001f91d\u200d\U0001f9d1",
+    "☃",
+    "©",
+    "™",
 ]
-DIGITS = "0123456789" "٠١٢٣٤٥٦٧٨٩" "०१२३४५६७८९" "０１２３" "²³¹¼½ⅫⅣ①⑩"  # Nd, No, Nl
+DIGITS = "0123456789٠١٢٣٤٥٦٧٨٩०१२३४५६७८९０１２３²³¹¼½ⅫⅣ①⑩"  # Nd, No, Nl
 CONTRACTIONS = [
-    "'s", "'S", "'t", "'T", "'re", "'RE", "'Re", "'rE", "'ve", "'Ve", "'VE", "'m", "'M",
-    "'ll", "'LL", "'Ll", "'lL", "'d", "'D", "'", "''", "'x", "’s", "’ll", "'\n", "' s",
+    "'s",
+    "'S",
+    "'t",
+    "'T",
+    "'re",
+    "'RE",
+    "'Re",
+    "'rE",
+    "'ve",
+    "'Ve",
+    "'VE",
+    "'m",
+    "'M",
+    "'ll",
+    "'LL",
+    "'Ll",
+    "'lL",
+    "'d",
+    "'D",
+    "'",
+    "''",
+    "'x",
+    "’s",
+    "’ll",
+    "'\n",
+    "' s",
 ]
 WHITESPACE = [
-    " ", "  ", "\t", "\n", "\r", "\r\n", "\n\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f",
-    "\x85", "\xa0", "\u1680", "\u2000", "\u2003", "\u2009", "\u200b", "\u2028", "\u2029",
-    "\u202f", "\u205f", "\u3000", "\ufeff", " \n", "\t\n ", "\r\n\r\n",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\n\n",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\x1f",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2000",
+    "\u2003",
+    "\u2009",
+    "\u200b",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u205f",
+    "\u3000",
+    "\ufeff",
+    " \n",
+    "\t\n ",
+    "\r\n\r\n",
 ]
 PUNCTUATION = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'«»¿¡—–…“”‘’·•€£¥§¶"
 SPECIAL_LOOKALIKES = [
-    "<|endoftext|>", "<|endof", "endoftext|>", "|>", "<|", "<|endoftext", "<|endoftext|",
-    "<<|endoftext|>>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|endofprompt|>",
-    "<|startoftext|>", "<|im_start|>", "<|ENDOFTEXT|>", "< |endoftext| >",
+    "<|endoftext|>",
+    "<|endof",
+    "endoftext|>",
+    "|>",
+    "<|",
+    "<|endoftext",
+    "<|endoftext|",
+    "<<|endoftext|>>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|endofprompt|>",
+    "<|startoftext|>",
+    "<|im_start|>",
+    "<|ENDOFTEXT|>",
+    "< |endoftext| >",
 ]
 
 fragment = st.one_of(
@@ -240,13 +322,17 @@ def hand_made_pair(tokens: list[bytes]):
     """npllm and tiktoken encodings over the 256 bytes plus `tokens` (IDs 256.. in order)."""
     ranks = {bytes([b]): b for b in range(256)}
     ranks.update((token, 256 + i) for i, token in enumerate(tokens))
-    kwargs = dict(pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 256 + len(tokens)})
+    kwargs = dict(
+        pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 256 + len(tokens)}
+    )
     ref = tiktoken_encoding("gpt2")  # skips or fails here when tiktoken is missing
     return npllm.Encoding("handmade", **kwargs), type(ref)("handmade", **kwargs)
 
 
 @pytest.mark.parametrize("n", [10, 1000, 4095, 4096, 5000, 6001])
-@pytest.mark.parametrize("tokens", [[b"aaa", b"aa"], [b"aa", b"aaa"], [b"ab", b"aaab", b"aa"]], ids=["aaa<aa", "aa<aaa", "ab<aaab<aa"])
+@pytest.mark.parametrize(
+    "tokens", [[b"aaa", b"aa"], [b"aa", b"aaa"], [b"ab", b"aaab", b"aa"]], ids=["aaa<aa", "aa<aaa", "ab<aaab<aa"]
+)
 def test_hand_made_ranks_long_runs(tokens, n):
     """A vocabulary where a longer token can outrank its prefix (no trained vocabulary does
     that, but nothing forbids it): long runs must still follow tiktoken's rule."""

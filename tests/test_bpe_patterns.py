@@ -12,10 +12,17 @@ import pytest
 import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import tiktoken_encoding
 
 import npllm
-from npllm.bpe.patterns import ASCII_PATTERNS, CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN, PATTERNS_BY_NAME, compile_ascii
-from reference import tiktoken_encoding
+from npllm.bpe.patterns import (
+    ASCII_PATTERNS,
+    CL100K_PATTERN,
+    GPT2_PATTERN,
+    O200K_PATTERN,
+    PATTERNS_BY_NAME,
+    compile_ascii,
+)
 
 PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}
 ASCII = [chr(i) for i in range(128)]
@@ -82,7 +89,12 @@ def test_each_known_pattern_has_an_ascii_twin():
 
 @pytest.mark.parametrize(
     ("name", "pattern"),
-    [("gpt2", GPT2_PATTERN), ("p50k_base", GPT2_PATTERN), ("cl100k_base", CL100K_PATTERN), ("o200k_base", O200K_PATTERN)],
+    [
+        ("gpt2", GPT2_PATTERN),
+        ("p50k_base", GPT2_PATTERN),
+        ("cl100k_base", CL100K_PATTERN),
+        ("o200k_base", O200K_PATTERN),
+    ],
     ids=["gpt2", "p50k_base", "cl100k_base", "o200k_base"],
 )
 def test_patterns_are_tiktokens(name, pattern):

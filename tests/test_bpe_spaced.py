@@ -116,11 +116,15 @@ def test_any_unicode_equals_tiktoken(fresh, text):
 def test_lone_surrogates_are_replaced_as_without_the_cache(fresh):
     enc, _ = fresh
     text = "word " * 20 + "\ud800 tail " * 3
-    assert enc.encode_ordinary(text) == plain_ids(enc, text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+    assert enc.encode_ordinary(text) == plain_ids(
+        enc, text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    )
 
 
 def test_user_patterns_do_not_use_it():
-    enc = npllm.Encoding("letters", pat_str=r"\S+ ?", mergeable_ranks={bytes([b]): b for b in range(256)}, special_tokens={})
+    enc = npllm.Encoding(
+        "letters", pat_str=r"\S+ ?", mergeable_ranks={bytes([b]): b for b in range(256)}, special_tokens={}
+    )
     text = "ab cd " * 20  # this pattern keeps the space at the end of a piece: a cut there would differ
     assert enc.encode_ordinary(text) == list(text.encode())
     assert not enc._cuts_at_spaces and len(enc._spaced_ids) == 0

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import tiktoken_encoding
 
 import npllm
-from reference import tiktoken_encoding
 
 NAMES = ["gpt2", "cl100k_base", "o200k_base"]
 EOT = "<|endoftext|>"
@@ -61,9 +61,7 @@ def test_every_tiktoken_method_exists_with_its_signature():
             ours = inspect.signature(getattr(npllm.Encoding, name)).parameters.values()
             expected = inspect.signature(theirs).parameters.values()
             # names, kinds and defaults (set() == frozenset(): both empty)
-            assert [(p.name, p.kind, p.default) for p in ours] == [
-                (p.name, p.kind, p.default) for p in expected
-            ], name
+            assert [(p.name, p.kind, p.default) for p in ours] == [(p.name, p.kind, p.default) for p in expected], name
 
 
 def test_instance_attributes_tiktoken_has(both):
@@ -95,9 +93,7 @@ def test_encode_to_numpy_matches_tiktoken(both, text):
     assert ids.tolist() == expected.tolist() == enc.encode(text)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"allowed_special": "all"}, {"allowed_special": {EOT}}, {"disallowed_special": ()}]
-)
+@pytest.mark.parametrize("kwargs", [{"allowed_special": "all"}, {"allowed_special": {EOT}}, {"disallowed_special": ()}])
 def test_encode_to_numpy_special_tokens(both, kwargs):
     enc, ref = both
     text = f"{EOT}hello {EOT} world{EOT}"
@@ -137,9 +133,29 @@ def test_encode_to_numpy_real_text(both, prose_text):
 # tokens (龘, 🦩), digits, a contraction, a special token. The ones whose tail opens onto every
 # token that starts with a space are the slow ones (~0.1-0.6 s): a few, on gpt2 and cl100k.
 UNSTABLE_TEXTS = [
-    "", "hello fanta", "hello", "HELLO wor", "naïve ca", "Привет ми", "中文字", "龘", "a🦩",
-    "hello 🙂", "a\u3000", "x\r\n", "a\n\n", "hello world\n\n", "def f(x):\n    return x",
-    "x = [1, 2, 3", "1234567", "don't", "I'", "café", "\n", "a<|endoftext|>", "a<|endoftext|> b",
+    "",
+    "hello fanta",
+    "hello",
+    "HELLO wor",
+    "naïve ca",
+    "Привет ми",
+    "中文字",
+    "龘",
+    "a🦩",
+    "hello 🙂",
+    "a\u3000",
+    "x\r\n",
+    "a\n\n",
+    "hello world\n\n",
+    "def f(x):\n    return x",
+    "x = [1, 2, 3",
+    "1234567",
+    "don't",
+    "I'",
+    "café",
+    "\n",
+    "a<|endoftext|>",
+    "a<|endoftext|> b",
 ]
 SLOW_UNSTABLE_TEXTS = ["hello ", " ", "def f(x):\n  "]
 
@@ -230,7 +246,16 @@ def test_encode_with_unstable_lone_surrogate_as_encode(gpt2):
 # --- decoding ---------------------------------------------------------------------------------
 
 OFFSET_TEXTS = [
-    "hello world", "hé 🙂 中文", "中文", "é🙂", "a🦩b", "👨‍👩‍👧", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "e\u0301\u0302x", "", f"x{EOT}é",
+    "hello world",
+    "hé 🙂 中文",
+    "中文",
+    "é🙂",
+    "a🦩b",
+    "👨‍👩‍👧",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "e\u0301\u0302x",
+    "",
+    f"x{EOT}é",
 ]
 
 
@@ -446,9 +471,7 @@ def test_encode_bytes_known_answer(gpt2):
         tiktoken_encoding("gpt2")._encode_bytes("hello")
 
 
-@pytest.mark.parametrize(
-    "piece", ["helloqqqq", "hello world", " fantastic", "a" * 200, b"\xff\xfe", "中文🙂"]
-)
+@pytest.mark.parametrize("piece", ["helloqqqq", "hello world", " fantastic", "a" * 200, b"\xff\xfe", "中文🙂"])
 def test_encode_single_piece_matches_tiktoken(both, piece):
     enc, ref = both
     assert enc._encode_single_piece(piece) == ref._encode_single_piece(piece)
@@ -464,7 +487,7 @@ def test_encode_single_piece_empty_is_a_value_error(gpt2, empty):
     """tiktoken panics on an empty piece (pyo3's PanicException, a BaseException)."""
     with pytest.raises(ValueError, match="empty"):
         gpt2._encode_single_piece(empty)
-    with pytest.raises(BaseException):
+    with pytest.raises(BaseException):  # noqa: B017 (the panic type is not importable)
         tiktoken_encoding("gpt2")._encode_single_piece(empty)
 
 

@@ -24,7 +24,6 @@ from reference import tiktoken_educational, tiktoken_module
 
 import npllm
 import npllm.bpe.counts as counts_module
-import npllm.bpe.train as train
 import npllm.data
 from npllm import CL100K_PATTERN, GPT2_PATTERN
 from npllm.bpe.chunks import read_split_safe_chunks, safe_cuts
@@ -137,10 +136,40 @@ def test_real_text_matches_educational_trainer(prose_text, pattern):
 
 # Fragments that make ties, repeats, multi-byte characters, emoji and whitespace runs likely.
 FRAGMENTS = [
-    "a", "b", "aa", "aaaa", "ab", "ba", "abababab", "aaabdaaabac",
-    " ", "  ", "   ", "\n", "\n\n", "\t", " \n", "\r\n", "\u00a0", "\u3000",
-    "é", "世界", "🙂", "👍🏽", "ß", "\u0301",
-    "'s", "'ll", " the", "The", "123", "4567", "!!", "?", ".", "\x1c",
+    "a",
+    "b",
+    "aa",
+    "aaaa",
+    "ab",
+    "ba",
+    "abababab",
+    "aaabdaaabac",
+    " ",
+    "  ",
+    "   ",
+    "\n",
+    "\n\n",
+    "\t",
+    " \n",
+    "\r\n",
+    "\u00a0",
+    "\u3000",
+    "é",
+    "世界",
+    "🙂",
+    "👍🏽",
+    "ß",
+    "\u0301",
+    "'s",
+    "'ll",
+    " the",
+    "The",
+    "123",
+    "4567",
+    "!!",
+    "?",
+    ".",
+    "\x1c",
 ]
 texts = st.one_of(
     st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=40).map("".join),
@@ -300,7 +329,9 @@ def test_split_safe_chunks_give_the_pieces_of_the_whole_file(large_file, large_t
 
 @settings(derandomize=True, max_examples=150, deadline=None)
 @given(
-    text=st.one_of(texts, st.lists(st.sampled_from(FRAGMENTS + ["x\ny", "!\n!", ".\n\n", "a\n"]), min_size=1).map("".join)),
+    text=st.one_of(
+        texts, st.lists(st.sampled_from(FRAGMENTS + ["x\ny", "!\n!", ".\n\n", "a\n"]), min_size=1).map("".join)
+    ),
     chunk_chars=st.integers(1, 40),
 )
 def test_split_safe_chunks_on_generated_files(tmp_path_factory, text, chunk_chars):

@@ -27,6 +27,7 @@ from reference import tiktoken_encoding, tiktoken_module
 
 import npllm
 from npllm.bpe import unicode_classes
+from npllm.bpe.chunks import read_split_safe_chunks
 from npllm.bpe.patterns import (
     CL100K_PATTERN,
     CODE_POINTS,
@@ -37,7 +38,6 @@ from npllm.bpe.patterns import (
     compile_pinned,
     pin_classes,
 )
-from npllm.bpe.chunks import read_split_safe_chunks
 
 PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k": CL100K_PATTERN, "o200k": O200K_PATTERN}
 ENCODINGS = ["gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"]
@@ -243,7 +243,9 @@ def test_every_code_point_encodes_as_in_tiktoken(name):
         ours, twin = npllm.get_encoding(name), npllm.get_encoding(TWIN[name])
         assert_same_model_on_the_probes(ours.mergeable_ranks, ours.pat_str, twin.mergeable_ranks, twin.pat_str)
         theirs, their = tiktoken_encoding(name), tiktoken_encoding(TWIN[name])
-        assert_same_model_on_the_probes(theirs._mergeable_ranks, theirs._pat_str, their._mergeable_ranks, their._pat_str)
+        assert_same_model_on_the_probes(
+            theirs._mergeable_ranks, theirs._pat_str, their._mergeable_ranks, their._pat_str
+        )
         name = TWIN[name]
     bad = mismatches(name)
     assert not bad, f"regex {regex.__version__}, {len(bad)} probes (at most 10 shown):\n" + "\n".join(bad)

@@ -6,8 +6,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from fake_network import FakeResponse
 from cli_run import error_line, run
+from fake_network import FakeResponse
 
 import npllm.data
 from npllm.data import KNOWN_FILES, KnownFile
@@ -24,7 +24,9 @@ def machine(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     for name in ("the-verdict.txt", "tinyshakespeare.txt"):
         monkeypatch.delitem(KNOWN_FILES, name)
-    monkeypatch.setitem(KNOWN_FILES, "small.txt", KnownFile("https://example.invalid/small.txt", hashlib.sha256(TEXT).hexdigest()))
+    monkeypatch.setitem(
+        KNOWN_FILES, "small.txt", KnownFile("https://example.invalid/small.txt", hashlib.sha256(TEXT).hexdigest())
+    )
     asked = []
 
     def no_network(url, *args, **kwargs):
@@ -42,8 +44,10 @@ def listing(out: str) -> dict[str, tuple[str, str]]:
         if line.startswith("user cache:"):
             continue
         name, rest = line.split(maxsplit=1)
-        place = next(p for p in ("NPLLM_DATA_DIR", "bundled", "tiktoken cache", "user cache", "missing") if rest.startswith(p))
-        rows[name] = (place, rest[len(place):].strip())
+        place = next(
+            p for p in ("NPLLM_DATA_DIR", "bundled", "tiktoken cache", "user cache", "missing") if rest.startswith(p)
+        )
+        rows[name] = (place, rest[len(place) :].strip())
     return rows
 
 
@@ -82,7 +86,9 @@ def test_fetch_downloads_verifies_and_caches(capsys, monkeypatch, tmp_path):
     assert target.read_bytes() == TEXT
     assert run(capsys, "data", "fetch") == (0, "every known file is here already (see `npllm data`)\n", "")
     assert run(capsys, "data", "fetch", "small.txt", "cl100k_base.tiktoken") == (
-        0, f"small.txt: here already (user cache: {target})\ncl100k_base.tiktoken: bundled with npllm, nothing to fetch\n", "",
+        0,
+        f"small.txt: here already (user cache: {target})\ncl100k_base.tiktoken: bundled with npllm, nothing to fetch\n",
+        "",
     )
 
 

@@ -78,14 +78,17 @@ def test_another_seed_changes_the_losses_and_the_sample(short_runs):
     assert first.split("== Step 5")[0] == other.split("== Step 5")[0]  # steps 1 to 4 print no random numbers
 
 
-@pytest.mark.parametrize("argv, bad", [
-    (["--steps", "0"], "0"),
-    (["--steps", "-3"], "-3"),
-    (["--steps", "x"], "'x'"),
-    (["--steps", "2.5"], "'2.5'"),
-    (["--seed", "-1"], "-1"),
-    (["--seed", "abc"], "'abc'"),
-])
+@pytest.mark.parametrize(
+    "argv, bad",
+    [
+        (["--steps", "0"], "0"),
+        (["--steps", "-3"], "-3"),
+        (["--steps", "x"], "'x'"),
+        (["--steps", "2.5"], "'2.5'"),
+        (["--seed", "-1"], "-1"),
+        (["--seed", "abc"], "'abc'"),
+    ],
+)
 def test_bad_steps_or_seed_is_one_line_and_exit_1(capsys, argv, bad):
     code, out, err = run(capsys, "demo", *argv)
     assert code == 1 and out == ""  # checked before the demo prints anything
@@ -115,8 +118,9 @@ def test_an_empty_text_skips_the_vocabulary_and_the_model(capsys, tmp_path):
 
 def test_a_text_just_long_enough_trains(capsys, tmp_path):
     file = tmp_path / "verse.txt"
-    file.write_text("Shall I compare thee to a summer's day? Thou art more lovely and more temperate. " * 3,
-                    encoding="utf-8")
+    file.write_text(
+        "Shall I compare thee to a summer's day? Thou art more lovely and more temperate. " * 3, encoding="utf-8"
+    )
     code, out, _ = run(capsys, "demo", "--text", file, "--steps", 5)
     assert code == 0
     assert len(losses(out)) == 5

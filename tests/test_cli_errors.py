@@ -27,9 +27,16 @@ from npllm.cli import main
 
 NOT_UTF8 = b"\xff\xfe\x00bad"
 TEXT = "Hello, world. Hello again, world.\n"
-HEADER = {"name": "tiny", "pat_str": npllm.GPT2_PATTERN, "special_tokens": {}, "explicit_n_vocab": None,
-          # what a v2 header says about the one rank line "YQ== 0" that model_file writes by default
-          "n_ranks": 1, "rank_gaps": False, "ranks_sha256": hashlib.sha256(b"YQ== 0\n").hexdigest()}
+HEADER = {
+    "name": "tiny",
+    "pat_str": npllm.GPT2_PATTERN,
+    "special_tokens": {},
+    "explicit_n_vocab": None,
+    # what a v2 header says about the one rank line "YQ== 0" that model_file writes by default
+    "n_ranks": 1,
+    "rank_gaps": False,
+    "ranks_sha256": hashlib.sha256(b"YQ== 0\n").hexdigest(),
+}
 
 
 # --- the files the tables name --------------------------------------------------------------
@@ -192,11 +199,24 @@ CORRUPT_MODELS = [  # (file name, header, rank lines, words the message must hol
     ("negative-rank.npllm-bpe", HEADER, ("YQ== -1",), ["negative-rank.npllm-bpe", "line 3"]),
     ("twice.npllm-bpe", HEADER, ("YQ== 0", "YQ== 1"), ["twice.npllm-bpe", "twice"]),
     ("bad-pattern.npllm-bpe", {**HEADER, "pat_str": "(unclosed"}, ("YQ== 0",), ["bad-pattern.npllm-bpe", "pat_str"]),
-    ("special-id-taken.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": 0}}, ("YQ== 0",),
-     ["special-id-taken.npllm-bpe", "<|x|>"]),
-    ("special-id-text.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": "one"}}, ("YQ== 0",),
-     ["special-id-text.npllm-bpe", "special_tokens"]),
-    ("n-vocab-wrong.npllm-bpe", {**HEADER, "explicit_n_vocab": 5}, ("YQ== 0",), ["n-vocab-wrong.npllm-bpe", "explicit_n_vocab"]),
+    (
+        "special-id-taken.npllm-bpe",
+        {**HEADER, "special_tokens": {"<|x|>": 0}},
+        ("YQ== 0",),
+        ["special-id-taken.npllm-bpe", "<|x|>"],
+    ),
+    (
+        "special-id-text.npllm-bpe",
+        {**HEADER, "special_tokens": {"<|x|>": "one"}},
+        ("YQ== 0",),
+        ["special-id-text.npllm-bpe", "special_tokens"],
+    ),
+    (
+        "n-vocab-wrong.npllm-bpe",
+        {**HEADER, "explicit_n_vocab": 5},
+        ("YQ== 0",),
+        ["n-vocab-wrong.npllm-bpe", "explicit_n_vocab"],
+    ),
     # issue 13, item 4: a rank past uint32, a cut or edited file, gaps, the v2 fields missing
     ("huge-rank.npllm-bpe", HEADER, ("YQ== 99999999999999999999999999",), ["huge-rank.npllm-bpe", "line 3", "2**32"]),
     ("huge-special.npllm-bpe", {**HEADER, "special_tokens": {"<|x|>": 2**40}}, ("YQ== 0",), ["huge-special", "2**32"]),
@@ -210,7 +230,9 @@ CORRUPT_MODELS = [  # (file name, header, rank lines, words the message must hol
 ]
 
 
-@pytest.mark.parametrize("name, header, rank_lines, words", CORRUPT_MODELS, ids=[c[0].split(".")[0] for c in CORRUPT_MODELS])
+@pytest.mark.parametrize(
+    "name, header, rank_lines, words", CORRUPT_MODELS, ids=[c[0].split(".")[0] for c in CORRUPT_MODELS]
+)
 def test_corrupt_encoding_file(capsys, paths, tmp_path, name, header, rank_lines, words):
     path = tmp_path / name
     if header is None:
@@ -374,7 +396,9 @@ BAD_OUTPUTS = [  # (the output, words the message must hold)
 ]
 
 
-@pytest.mark.parametrize("bad_out, words", BAD_OUTPUTS, ids=["no-folder", "a-folder", "under-a-file", "unwritable", "socket"])
+@pytest.mark.parametrize(
+    "bad_out, words", BAD_OUTPUTS, ids=["no-folder", "a-folder", "under-a-file", "unwritable", "socket"]
+)
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.split()[0])
 def test_bad_output_path(capsys, paths, writer, bad_out, words):
     fails_with_one_line(capsys, paths, writer.replace("{out}", bad_out), words)
@@ -427,8 +451,14 @@ BAD_NUMBERS = [  # (argv, words the message must hold)
 ]
 
 
-@pytest.mark.parametrize("template, words", BAD_NUMBERS, ids=[t.replace("{text} ", "").replace("-o {tmp}/m.npllm-bpe", "")
-                                                              .replace("-o {tmp}/t.bin ", "")[:40] for t, _ in BAD_NUMBERS])
+@pytest.mark.parametrize(
+    "template, words",
+    BAD_NUMBERS,
+    ids=[
+        t.replace("{text} ", "").replace("-o {tmp}/m.npllm-bpe", "").replace("-o {tmp}/t.bin ", "")[:40]
+        for t, _ in BAD_NUMBERS
+    ],
+)
 def test_bad_number(capsys, paths, template, words):
     fails_with_one_line(capsys, paths, template, words)
 
@@ -449,17 +479,26 @@ def test_usage_errors_are_one_line_too(capsys, paths):
 def run_npllm(*argv, cwd, file_size_limit=None) -> subprocess.CompletedProcess:
     """`python -m npllm ...` in a child process; `file_size_limit`: the most bytes it may
     write to one file (RLIMIT_FSIZE), a disk that fills up part-way through a write."""
+
     def limit():
         import resource
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
     root = str(pathlib.Path(npllm.__file__).parent.parent)  # the child runs in `cwd`: find this npllm
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "npllm", *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=60, preexec_fn=limit if file_size_limit else None,
+        [sys.executable, "-m", "npllm", *map(str, argv)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit if file_size_limit else None,
     )
 
 
@@ -523,19 +562,23 @@ SAME_FILE = [  # item 3: (argv, words the message must hold); every output here 
 ]
 
 
-@pytest.mark.parametrize("template, words", SAME_FILE[:-1], ids=[t.split()[0] + f"-{i}" for i, (t, _) in enumerate(SAME_FILE[:-1])])
+@pytest.mark.parametrize(
+    "template, words", SAME_FILE[:-1], ids=[t.split()[0] + f"-{i}" for i, (t, _) in enumerate(SAME_FILE[:-1])]
+)
 def test_an_output_that_is_an_input_is_refused(capsys, inputs, template, words):
     tmp = pathlib.Path(inputs["tmp"])
-    before = {p: p.read_bytes() for p in tmp.rglob("*") if p.is_file() and not p.is_socket()
-              and os.access(p, os.R_OK)}
+    before = {p: p.read_bytes() for p in tmp.rglob("*") if p.is_file() and not p.is_socket() and os.access(p, os.R_OK)}
     fails_with_one_line(capsys, inputs, template, words)
     assert {p: p.read_bytes() for p in before} == before  # no input changed
 
 
-@pytest.mark.parametrize("argv, words", [
-    ("train-bpe {text} --vocab-size 260 -o {tmp}/gpt2.npllm-bpe", ["'gpt2'", "built-in", "--name"]),
-    ("train-bpe {text} --vocab-size 260 -o {tmp}/x.npllm-bpe --name cl100k_base", ["--name", "'cl100k_base'"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        ("train-bpe {text} --vocab-size 260 -o {tmp}/gpt2.npllm-bpe", ["'gpt2'", "built-in", "--name"]),
+        ("train-bpe {text} --vocab-size 260 -o {tmp}/x.npllm-bpe --name cl100k_base", ["--name", "'cl100k_base'"]),
+    ],
+)
 def test_a_trained_vocabulary_cannot_take_a_builtin_name(capsys, paths, argv, words):
     # item 5: `-o gpt2.npllm-bpe` named it gpt2, and its token files were decoded with the real GPT-2
     fails_with_one_line(capsys, paths, argv, words)
@@ -547,10 +590,13 @@ def test_a_builtin_file_name_is_fine_with_another_name(capsys, paths, tmp_path):
     assert npllm.load_encoding(tmp_path / "gpt2.npllm-bpe").name == "mine"
 
 
-@pytest.mark.parametrize("out, words", [
-    ("/dev/null", ["/dev/null", "not a regular file", "leave --out out"]),
-    ("{folder}", ["folder", "is a folder"]),
-])
+@pytest.mark.parametrize(
+    "out, words",
+    [
+        ("/dev/null", ["/dev/null", "not a regular file", "leave --out out"]),
+        ("{folder}", ["folder", "is a folder"]),
+    ],
+)
 def test_encode_out_must_name_a_file(capsys, paths, out, words):
     # item 11: --out /dev/null created /dev/null.npy, and --out adir wrote adir.npy
     existed = os.path.exists("/dev/null.npy")
@@ -579,9 +625,15 @@ def test_decode_knows_a_npy_file_by_its_content(capsys, tmp_path):
         assert capsys.readouterr().out == "hello world\n"
 
 
-@pytest.mark.parametrize("argv", [
-    "encode {text} --text hello", "show {text} --text hello", "encode - --text hello", "decode {text} --ids 1",
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        "encode {text} --text hello",
+        "show {text} --text hello",
+        "encode - --text hello",
+        "decode {text} --ids 1",
+    ],
+)
 def test_a_file_and_text_both_given_is_refused(capsys, paths, argv):
     # item 14: `encode FILE --text X` ignored FILE
     fails_with_one_line(capsys, paths, argv, ["not both"])
@@ -622,8 +674,13 @@ def test_sigterm_leaves_no_part_file(tmp_path, workers):
     (tmp_path / "big.txt").write_text("".join(lines), encoding="utf-8")
     root = str(pathlib.Path(npllm.__file__).parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen([sys.executable, "-m", "npllm", "encode-file", "big.txt", "-o", "t.bin", "--quiet",
-                              "--workers", workers], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "npllm", "encode-file", "big.txt", "-o", "t.bin", "--quiet", "--workers", workers],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not list(tmp_path.glob("*.part")) and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.005)

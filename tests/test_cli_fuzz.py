@@ -37,14 +37,73 @@ N_CASES = int(os.environ.get("NPLLM_FUZZ_CASES", "300"))
 SEED = int(os.environ.get("NPLLM_FUZZ_SEED", "13"))
 
 TEXT = "Hello, world. It's 2024: 12345 tokens, émigré café, 東京.\nA second line -- with  spaces!\n" * 8
-NUMBERS = ["0", "1", "2", "3", "4", "7", "16", "-1", "-0", "99999999999999999999999", "1e3", "1.5", "abc", "", "0x10", "٣"]
+NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "7",
+    "16",
+    "-1",
+    "-0",
+    "99999999999999999999999",
+    "1e3",
+    "1.5",
+    "abc",
+    "",
+    "0x10",
+    "٣",
+]
 SMALL_NUMBERS = ["0", "1", "2", "3", "-1", "abc", "", "1.5"]  # demo --steps: a huge one would just run long
-ENCODINGS = ["gpt2", "cl100k_base", "r50k_base", "nope", "{model}", "{old_model}", "{text}", "{missing}", "{folder}", "", "{binary}"]
-TEXT_FILES = ["{text}", "{crlf}", "{bom}", "{empty}", "{binary}", "{latin1}", "{special}", "{missing}", "{folder}",
-              "{link}", "{tokens}", "{no_sidecar}", "{ids_npy}", "{ids_upper}", "{bad_npy}", "{model}", "-"]
-OUTPUTS = ["{out}/new.bin", "{out}/new.npy", "{out}/new", "{out}/m.npllm-bpe", "{out}/existing.bin", "{out}/existing.npy",
-           "{out}/existing.npllm-bpe", "{tmp}/nowhere/x.bin", "{folder}", "/dev/null", "{same}", "{same}", "",
-           "{out}/gpt2.npllm-bpe"]  # {same}: one of the command's own inputs, which it must refuse to write
+ENCODINGS = [
+    "gpt2",
+    "cl100k_base",
+    "r50k_base",
+    "nope",
+    "{model}",
+    "{old_model}",
+    "{text}",
+    "{missing}",
+    "{folder}",
+    "",
+    "{binary}",
+]
+TEXT_FILES = [
+    "{text}",
+    "{crlf}",
+    "{bom}",
+    "{empty}",
+    "{binary}",
+    "{latin1}",
+    "{special}",
+    "{missing}",
+    "{folder}",
+    "{link}",
+    "{tokens}",
+    "{no_sidecar}",
+    "{ids_npy}",
+    "{ids_upper}",
+    "{bad_npy}",
+    "{model}",
+    "-",
+]
+OUTPUTS = [
+    "{out}/new.bin",
+    "{out}/new.npy",
+    "{out}/new",
+    "{out}/m.npllm-bpe",
+    "{out}/existing.bin",
+    "{out}/existing.npy",
+    "{out}/existing.npllm-bpe",
+    "{tmp}/nowhere/x.bin",
+    "{folder}",
+    "/dev/null",
+    "{same}",
+    "{same}",
+    "",
+    "{out}/gpt2.npllm-bpe",
+]  # {same}: one of the command's own inputs, which it must refuse to write
 SPECIALS = ["<|endoftext|>", "<|pad|>", "", "<|endoftext|>"]
 
 
@@ -78,13 +137,31 @@ def files(tmp_path_factory) -> dict:
     header = {k: v for k, v in json.loads(lines[1]).items() if k in ("name", "pat_str", "special_tokens")}
     (inputs / "old.npllm-bpe").write_text("\n".join(["npllm-bpe v1", json.dumps(header), *lines[2:]]), encoding="utf-8")
     names = {
-        "text": "text.txt", "crlf": "crlf.txt", "bom": "bom.txt", "empty": "empty.txt", "binary": "binary.bin",
-        "latin1": "latin1.txt", "special": "special.txt", "folder": "folder", "link": "link.txt",
-        "tokens": "tokens.bin", "no_sidecar": "no_sidecar.bin", "ids_npy": "ids.npy", "ids_upper": "IDS.NPY",
-        "bad_npy": "bad.npy", "model": "model.npllm-bpe", "old_model": "old.npllm-bpe",
+        "text": "text.txt",
+        "crlf": "crlf.txt",
+        "bom": "bom.txt",
+        "empty": "empty.txt",
+        "binary": "binary.bin",
+        "latin1": "latin1.txt",
+        "special": "special.txt",
+        "folder": "folder",
+        "link": "link.txt",
+        "tokens": "tokens.bin",
+        "no_sidecar": "no_sidecar.bin",
+        "ids_npy": "ids.npy",
+        "ids_upper": "IDS.NPY",
+        "bad_npy": "bad.npy",
+        "model": "model.npllm-bpe",
+        "old_model": "old.npllm-bpe",
     }
     found = {key: str(inputs / name) for key, name in names.items()}
-    return {**found, "missing": str(inputs / "missing.txt"), "tmp": str(tmp), "in": str(inputs), "out": str(tmp / "out")}
+    return {
+        **found,
+        "missing": str(inputs / "missing.txt"),
+        "tmp": str(tmp),
+        "in": str(inputs),
+        "out": str(tmp / "out"),
+    }
 
 
 def snapshot(folder: pathlib.Path) -> dict:
@@ -137,9 +214,17 @@ def random_argv(rng: random.Random) -> list[str]:
         argv += options(rng, [("--show", NUMBERS, 0.5)])
     elif command in ("encode", "show"):
         argv = [command] + ([rng.choice(TEXT_FILES)] if rng.random() < 0.7 else [])
-        table = [("--text", ["hello world", "", "a\r\nb", "<|endoftext|>", "\ufeffbom"], 0.4),
-                 ("--encoding", ENCODINGS, 0.5), ("--special" if command == "encode" else "--color",
-                 ["refuse", "allow", "ordinary", "sometimes"] if command == "encode" else ["auto", "always", "never", "x"], 0.4)]
+        table = [
+            ("--text", ["hello world", "", "a\r\nb", "<|endoftext|>", "\ufeffbom"], 0.4),
+            ("--encoding", ENCODINGS, 0.5),
+            (
+                "--special" if command == "encode" else "--color",
+                ["refuse", "allow", "ordinary", "sometimes"]
+                if command == "encode"
+                else ["auto", "always", "never", "x"],
+                0.4,
+            ),
+        ]
         if command == "encode":
             table.append(("--out", OUTPUTS, 0.5))
         else:
@@ -147,36 +232,72 @@ def random_argv(rng: random.Random) -> list[str]:
         argv += options(rng, table)
     elif command == "decode":
         argv = ["decode"] + ([rng.choice(TEXT_FILES)] if rng.random() < 0.6 else [])
-        argv += options(rng, [("--ids", ["31373 995", "1,2,3", "[40, 367]", "-1", "99999999999999999999999",
-                                         "x", "", "50256"], 0.5), ("--encoding", ENCODINGS, 0.4)])
+        argv += options(
+            rng,
+            [
+                ("--ids", ["31373 995", "1,2,3", "[40, 367]", "-1", "99999999999999999999999", "x", "", "50256"], 0.5),
+                ("--encoding", ENCODINGS, 0.4),
+            ],
+        )
     elif command == "train-bpe":
         argv = ["train-bpe", rng.choice(TEXT_FILES)]
-        argv += options(rng, [("--vocab-size", NUMBERS + ["256", "260", "300", "1000"], 0.9), ("-o", OUTPUTS, 0.9),
-                              ("--pattern", ["gpt2", "cl100k", "o200k", "p50k"], 0.4), ("--special", SPECIALS, 0.4),
-                              ("--name", ["mine", "gpt2", "", "o200k_base"], 0.3), ("--quiet", None, 0.5)])
+        argv += options(
+            rng,
+            [
+                ("--vocab-size", NUMBERS + ["256", "260", "300", "1000"], 0.9),
+                ("-o", OUTPUTS, 0.9),
+                ("--pattern", ["gpt2", "cl100k", "o200k", "p50k"], 0.4),
+                ("--special", SPECIALS, 0.4),
+                ("--name", ["mine", "gpt2", "", "o200k_base"], 0.3),
+                ("--quiet", None, 0.5),
+            ],
+        )
     elif command == "encode-file":
         argv = ["encode-file", rng.choice(TEXT_FILES)]
-        argv += options(rng, [("-o", OUTPUTS, 0.9), ("--encoding", ENCODINGS, 0.5),
-                              ("--workers", ["1", "1", "2", "0", "-1", "abc", "99999"], 0.4),
-                              ("--special", ["refuse", "allow", "ordinary", "never"], 0.5), ("--quiet", None, 0.5)])
+        argv += options(
+            rng,
+            [
+                ("-o", OUTPUTS, 0.9),
+                ("--encoding", ENCODINGS, 0.5),
+                ("--workers", ["1", "1", "2", "0", "-1", "abc", "99999"], 0.4),
+                ("--special", ["refuse", "allow", "ordinary", "never"], 0.5),
+                ("--quiet", None, 0.5),
+            ],
+        )
     elif command == "batches":
         argv = ["batches", rng.choice(TEXT_FILES)]
-        argv += options(rng, [("--encoding", ENCODINGS, 0.3), ("--batch-size", NUMBERS, 0.5),
-                              ("--max-length", NUMBERS, 0.6), ("--stride", NUMBERS, 0.5), ("--shuffle", None, 0.3),
-                              ("--seed", NUMBERS, 0.3), ("--drop-last", None, 0.3), ("--show", NUMBERS, 0.4)])
+        argv += options(
+            rng,
+            [
+                ("--encoding", ENCODINGS, 0.3),
+                ("--batch-size", NUMBERS, 0.5),
+                ("--max-length", NUMBERS, 0.6),
+                ("--stride", NUMBERS, 0.5),
+                ("--shuffle", None, 0.3),
+                ("--seed", NUMBERS, 0.3),
+                ("--drop-last", None, 0.3),
+                ("--show", NUMBERS, 0.4),
+            ],
+        )
     elif command == "demo":
-        argv = ["demo", "--text", rng.choice(TEXT_FILES)] + options(rng, [("--steps", SMALL_NUMBERS, 1.0),
-                                                                          ("--seed", NUMBERS, 0.4)])
+        argv = ["demo", "--text", rng.choice(TEXT_FILES)] + options(
+            rng, [("--steps", SMALL_NUMBERS, 1.0), ("--seed", NUMBERS, 0.4)]
+        )
         if "--steps" not in argv or argv[argv.index("--steps") + 1] not in ("0", "1", "2", "3"):
             argv += ["--steps", "1"]  # never the default 200: a few seconds each
     elif command == "data":
-        argv = rng.choice([["data"], ["data", "list"], ["data", "list", "x"], ["data", "fetch", "nope.txt"], ["data", "x"]])
+        argv = rng.choice(
+            [["data"], ["data", "list"], ["data", "list", "x"], ["data", "fetch", "nope.txt"], ["data", "x"]]
+        )
     else:
         argv = rng.choice([["--version"], ["--help"], [], ["nope"], ["encode", "--help"], ["--bogus"]])
     if rng.random() < 0.08:  # a stray argument
         argv.insert(rng.randrange(len(argv) + 1), rng.choice(["--bogus", "x", "-", "--", "--quiet", "-o"]))
-    own_inputs = [w for w in argv[1:] if w.startswith("{") and w not in ("{folder}", "{missing}") and "{" + w[1:] in
-                  TEXT_FILES + ENCODINGS]
+    own_inputs = [
+        w
+        for w in argv[1:]
+        if w.startswith("{") and w not in ("{folder}", "{missing}") and "{" + w[1:] in TEXT_FILES + ENCODINGS
+    ]
     same = rng.choice(own_inputs) if own_inputs else "{out}/new.bin"
     return [same if word == "{same}" else word for word in argv]
 
@@ -206,8 +327,17 @@ def whole(command: str, path: pathlib.Path) -> None:
 def test_fuzzed_command_line(case, files, capsys, monkeypatch):
     rng = random.Random(SEED * 1_000_003 + case)
     argv = fill(random_argv(rng), files)
-    stdin = rng.choice([TEXT.encode(), TEXT.replace("\n", "\r\n").encode(), b"\xef\xbb\xbfhi", b"", b"\xff\xfe bad",
-                        b"31373 995", b"1, 2, x"])
+    stdin = rng.choice(
+        [
+            TEXT.encode(),
+            TEXT.replace("\n", "\r\n").encode(),
+            b"\xef\xbb\xbfhi",
+            b"",
+            b"\xff\xfe bad",
+            b"31373 995",
+            b"1, 2, x",
+        ]
+    )
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
     inputs, out = pathlib.Path(files["in"]), pathlib.Path(files["out"])
     fresh_outputs(out)

@@ -95,7 +95,9 @@ def test_demo_on_a_crlf_file_counts_the_carriage_returns(capsys, tmp_path):
 def test_train_bpe_on_a_file_equals_training_on_its_bytes(capsys, tmp_path):
     path = tmp_path / "t.txt"
     path.write_bytes(FILES["bom-crlf"] * 30)
-    code, _, _ = run(capsys, "train-bpe", str(path), "--vocab-size", "262", "-o", str(tmp_path / "m.npllm-bpe"), "--quiet")
+    code, _, _ = run(
+        capsys, "train-bpe", str(path), "--vocab-size", "262", "-o", str(tmp_path / "m.npllm-bpe"), "--quiet"
+    )
     assert code == 0
     trained = npllm.train_bpe(path.read_bytes().decode("utf-8"), 262, name="m")
     assert npllm.load_encoding(tmp_path / "m.npllm-bpe").mergeable_ranks == trained.mergeable_ranks

@@ -51,8 +51,21 @@ def test_the_saved_model_works_with_encode(capsys, tmp_path, text_file):
 def test_special_token_pattern_and_name(capsys, tmp_path, text_file, prose_text):
     model = tmp_path / "s.npllm-bpe"
     code, _, err = run(
-        capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(model),
-        "--special", EOT, "--special", "<|pad|>", "--pattern", "cl100k", "--name", "mine",
+        capsys,
+        "train-bpe",
+        str(text_file),
+        "--vocab-size",
+        "300",
+        "-o",
+        str(model),
+        "--special",
+        EOT,
+        "--special",
+        "<|pad|>",
+        "--pattern",
+        "cl100k",
+        "--name",
+        "mine",
     )
     assert code == 0, err
     enc = npllm.load_encoding(model)
@@ -131,7 +144,9 @@ def test_vocab_size_below_256(capsys, tmp_path, text_file):
 
 
 def test_vocab_size_not_a_number(capsys, tmp_path, text_file):
-    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "abc", "-o", str(tmp_path / "m.npllm-bpe"))
+    code, out, err = run(
+        capsys, "train-bpe", str(text_file), "--vocab-size", "abc", "-o", str(tmp_path / "m.npllm-bpe")
+    )
     assert code == 1 and out == ""
     line = error_line(err)
     assert "--vocab-size" in line and "abc" in line
@@ -152,14 +167,35 @@ def test_workers_give_the_same_model(capsys, tmp_path, text_file, monkeypatch):
     monkeypatch.setattr(counts_module, "PARALLEL_CHUNK_CHARS", 2000)  # ~10 tasks for the workers
     one, two = tmp_path / "one.npllm-bpe", tmp_path / "two.npllm-bpe"
     assert run(capsys, "train-bpe", str(text_file), "--vocab-size", "400", "-o", str(one), "--quiet")[0] == 0
-    code, _, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "400", "-o", str(two), "--quiet",
-                       "--workers", "2", "--name", "one")
+    code, _, err = run(
+        capsys,
+        "train-bpe",
+        str(text_file),
+        "--vocab-size",
+        "400",
+        "-o",
+        str(two),
+        "--quiet",
+        "--workers",
+        "2",
+        "--name",
+        "one",
+    )
     assert code == 0 and "Traceback" not in err
     assert two.read_bytes() == one.read_bytes()
 
 
 def test_more_workers_than_cpus(capsys, tmp_path, text_file, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    code, out, err = run(capsys, "train-bpe", str(text_file), "--vocab-size", "300", "-o", str(tmp_path / "m.npllm-bpe"),
-                         "--workers", "3")
+    code, out, err = run(
+        capsys,
+        "train-bpe",
+        str(text_file),
+        "--vocab-size",
+        "300",
+        "-o",
+        str(tmp_path / "m.npllm-bpe"),
+        "--workers",
+        "3",
+    )
     assert code == 1 and "--workers 3 is more than the 2 CPUs here" in error_line(err)

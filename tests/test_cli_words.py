@@ -150,8 +150,6 @@ def test_no_command_is_one_line_that_lists_the_commands(capsys):
 
 
 def test_python_dash_m_npllm_version():
-    result = subprocess.run(
-        [sys.executable, "-m", "npllm", "--version"], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "npllm", "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"npllm {npllm.__version__}"

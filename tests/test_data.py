@@ -27,7 +27,7 @@ from npllm.bpe.files import load_gpt2_ranks, parse_tiktoken_bpe
 from npllm.data import KNOWN_FILES, DataFileError, KnownFile
 
 SAMPLE = "sample.txt"  # a made-up known text, put in KNOWN_FILES by the `sample` fixture
-SAMPLE_BYTES = "A known text, checked by its sha256.\r\nSecond line, CRLF kept.\n".encode("utf-8")
+SAMPLE_BYTES = b"A known text, checked by its sha256.\r\nSecond line, CRLF kept.\n"
 SAMPLE_URL = "https://example.invalid/npllm/sample.txt"
 VOCAB = "r50k_base.tiktoken"  # a bundled vocabulary
 VOCAB_BPE = "gpt2/vocab.bpe"  # rebuilt from a bundled vocabulary
@@ -103,12 +103,21 @@ def tiktoken_name(name):
 
 def test_known_files_are_the_design_list():
     assert set(KNOWN_FILES) - {SAMPLE} == {
-        "the-verdict.txt", "tinyshakespeare.txt", "gpt2/encoder.json", "gpt2/vocab.bpe",
+        "the-verdict.txt",
+        "tinyshakespeare.txt",
+        "gpt2/encoder.json",
+        "gpt2/vocab.bpe",
         *BUNDLED_RANK_FILES,
     }
-    assert {n for n, k in KNOWN_FILES.items() if k.bundled} == {"gpt2/encoder.json", "gpt2/vocab.bpe", *BUNDLED_RANK_FILES}
+    assert {n for n, k in KNOWN_FILES.items() if k.bundled} == {
+        "gpt2/encoder.json",
+        "gpt2/vocab.bpe",
+        *BUNDLED_RANK_FILES,
+    }
     assert {n for n, k in KNOWN_FILES.items() if k.in_tiktoken_cache} == {
-        "gpt2/encoder.json", "gpt2/vocab.bpe", *BUNDLED_RANK_FILES,
+        "gpt2/encoder.json",
+        "gpt2/vocab.bpe",
+        *BUNDLED_RANK_FILES,
     }
     for known in KNOWN_FILES.values():
         assert known.url.startswith("https://")
@@ -172,7 +181,9 @@ def test_import_decompresses_nothing():
         "npllm.get_encoding('gpt2')\n"
         "assert len(calls) == 1, calls  # r50k_base only\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, env={k: v for k, v in os.environ.items() if k != "NPLLM_DATA_DIR"})
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env={k: v for k, v in os.environ.items() if k != "NPLLM_DATA_DIR"}
+    )
 
 
 # --- 1. NPLLM_DATA_DIR ------------------------------------------------------------------------------
@@ -269,7 +280,9 @@ def test_every_encoding_loads_with_no_network_no_data_folder_and_an_empty_home(t
         "    enc = npllm.get_encoding(name)\n"
         "    print(name, enc.n_vocab, enc.encode('hello world'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert out.stdout.splitlines() == [
         "gpt2 50257 [31373, 995]",
         "r50k_base 50257 [31373, 995]",

@@ -11,9 +11,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from reference import COURSE_FIRST_INPUTS, central_differences, max_relative_error
 
 import npllm
-from reference import COURSE_FIRST_INPUTS, central_differences, max_relative_error
 from npllm.embedding import Embedding, GPTEmbedding, PositionalEmbedding
 
 

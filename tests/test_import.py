@@ -47,9 +47,7 @@ def test_import_npllm_loads_only_stdlib_numpy_and_regex():
     modules = import_npllm_in_a_fresh_interpreter()
     new = set(modules["after"]) - set(modules["before"])
     assert "npllm" in new
-    outside = sorted(
-        m for m in new if top(m) not in sys.stdlib_module_names and top(m) not in ALLOWED | STDLIB_ALIASES
-    )
+    outside = sorted(m for m in new if top(m) not in sys.stdlib_module_names and top(m) not in ALLOWED | STDLIB_ALIASES)
     assert outside == []
 
 

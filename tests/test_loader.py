@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import COURSE_FIRST_INPUTS
 
 import npllm
-from reference import COURSE_FIRST_INPUTS
 from npllm import DataLoader, GPTDataset, create_dataloader, create_dataloader_v1, random_batches
 
 PROPERTIES = settings(derandomize=True, max_examples=80, deadline=None)
@@ -122,8 +122,9 @@ def test_create_dataloader_keeps_endoftext_as_one_token(gpt2):
 def test_create_dataloader_other_encodings(prose_text, cl100k):
     ids = cl100k.encode(prose_text)
     for encoding in ("cl100k_base", cl100k):
-        loader = create_dataloader(prose_text, batch_size=3, max_length=5, stride=5, shuffle=False, drop_last=False,
-                                   encoding=encoding)
+        loader = create_dataloader(
+            prose_text, batch_size=3, max_length=5, stride=5, shuffle=False, drop_last=False, encoding=encoding
+        )
         assert rows(list(loader)) == course_windows(ids, 5, 5)
 
 
@@ -277,7 +278,10 @@ def test_last_short_batch_is_kept_unless_drop_last():
     assert len(dropped) == 2 and [x.shape[0] for x, _ in dropped] == [4, 4]
     one_big = DataLoader(ds, batch_size=50)
     assert len(one_big) == 1 and [x.shape for x, _ in one_big] == [(11, 4)]
-    assert len(DataLoader(ds, batch_size=50, drop_last=True)) == 0 and list(DataLoader(ds, batch_size=50, drop_last=True)) == []
+    assert (
+        len(DataLoader(ds, batch_size=50, drop_last=True)) == 0
+        and list(DataLoader(ds, batch_size=50, drop_last=True)) == []
+    )
 
 
 def test_x_and_y_are_independent_copies():
@@ -649,5 +653,5 @@ def test_a_stride_past_int64_gives_the_one_window(stride):
 def test_a_batch_size_past_any_float_is_one_batch():
     loader = DataLoader(GPTDataset(list(range(100)), 4, 30), batch_size=10**400)
     assert len(loader) == 1
-    (x, _), = list(loader)
+    ((x, _),) = list(loader)
     assert x.shape == (4, 4)

@@ -13,10 +13,10 @@ import re
 
 import numpy as np
 import pytest
+from reference import central_differences, max_relative_error
 
 import npllm
 from npllm.model import CrossEntropyLoss, Linear, TinyLM
-from reference import central_differences, max_relative_error
 
 
 def naive_cross_entropy(logits, targets):

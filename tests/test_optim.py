@@ -229,9 +229,9 @@ def reference_sgd(w0, grads, lr):
 
 def reference_adam(w0, grads, lr, betas, eps):
     """torch.optim.Adam, as its documentation gives it, with its source's bias-correction order:
-        m <- beta1 m + (1 - beta1) g          v <- beta2 v + (1 - beta2) g^2
-        step_size = lr / (1 - beta1^t)        denom = sqrt(v) / sqrt(1 - beta2^t) + eps
-        w <- w - step_size * m / denom        (every weight, every step; t = 1, 2, ...)"""
+    m <- beta1 m + (1 - beta1) g          v <- beta2 v + (1 - beta2) g^2
+    step_size = lr / (1 - beta1^t)        denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+    w <- w - step_size * m / denom        (every weight, every step; t = 1, 2, ...)"""
     beta1, beta2 = betas
     w = w0.astype(np.float64)
     m, v = np.zeros_like(w), np.zeros_like(w)
@@ -511,9 +511,25 @@ def test_a_learning_rate_of_zero_is_allowed_and_moves_nothing(make):
 
 
 @pytest.mark.parametrize("lazy", [False, True])
-@pytest.mark.parametrize("betas", [(1.0, 0.999), (0.9, 1.0), (-0.1, 0.999), (0.9, -0.5), (1.5, 0.5),
-                                   (float("nan"), 0.999), (0.9, float("nan")), (0.9, float("inf")),
-                                   (0.9,), (0.9, 0.99, 0.9), 0.9, None, ("0.9", 0.999), (True, 0.999)])
+@pytest.mark.parametrize(
+    "betas",
+    [
+        (1.0, 0.999),
+        (0.9, 1.0),
+        (-0.1, 0.999),
+        (0.9, -0.5),
+        (1.5, 0.5),
+        (float("nan"), 0.999),
+        (0.9, float("nan")),
+        (0.9, float("inf")),
+        (0.9,),
+        (0.9, 0.99, 0.9),
+        0.9,
+        None,
+        ("0.9", 0.999),
+        (True, 0.999),
+    ],
+)
 def test_bad_betas_are_a_value_error(betas, lazy):
     with pytest.raises(ValueError, match="betas"):
         Adam([Param([1.0])], betas=betas, lazy=lazy)

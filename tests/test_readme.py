@@ -23,7 +23,7 @@ def test_readme_shows_the_demo_output(capsys, verdict_text):  # the output shown
 
 def test_readme_quick_start_commands():
     text = README.read_text(encoding="utf-8")
-    assert 'pip install -e . && npllm demo' in text
+    assert "pip install -e . && npllm demo" in text
     assert 'pip install -e ".[test]" && python -m pytest' in text
 
 

@@ -76,20 +76,19 @@ def private_imports() -> list[str]:
 def module_aliases(module: str, tree: ast.Module) -> dict[str, str]:
     """Local name -> npllm module, for every `import npllm.x [as y]` and `from npllm import x`."""
     aliases = {}
-    for local in (False, True):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name.split(".")[0] == "npllm":
-                        if alias.asname:
-                            aliases[alias.asname] = alias.name
-                        else:
-                            aliases["npllm"] = "npllm"
-            elif isinstance(node, ast.ImportFrom):
-                source = absolute(module, node)
-                for alias in node.names:
-                    if f"{source}.{alias.name}" in TREES:
-                        aliases[alias.asname or alias.name] = f"{source}.{alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "npllm":
+                    if alias.asname:
+                        aliases[alias.asname] = alias.name
+                    else:
+                        aliases["npllm"] = "npllm"
+        elif isinstance(node, ast.ImportFrom):
+            source = absolute(module, node)
+            for alias in node.names:
+                if f"{source}.{alias.name}" in TREES:
+                    aliases[alias.asname or alias.name] = f"{source}.{alias.name}"
     return aliases
 
 

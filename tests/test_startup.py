@@ -25,8 +25,16 @@ from npllm import data
 from npllm.bpe import registry
 from npllm.bpe.files import parse_tiktoken_bpe
 
-NOT_FOR_TOKENIZING = ["numpy", "npllm.loader", "npllm.embedding", "npllm.model", "npllm.optim", "npllm.tokens",
-                      "npllm.bpe.train", "npllm.scatter"]
+NOT_FOR_TOKENIZING = [
+    "numpy",
+    "npllm.loader",
+    "npllm.embedding",
+    "npllm.model",
+    "npllm.optim",
+    "npllm.tokens",
+    "npllm.bpe.train",
+    "npllm.scatter",
+]
 
 
 def modules_after(code: str) -> set[str]:
@@ -112,7 +120,10 @@ def test_every_known_encoding_passes_the_checks_from_verified_skips(name):
     enc = npllm.get_encoding(name)
     _, pat_str, special_tokens, n_vocab = registry.SPECS[name]
     checked = npllm.Encoding(
-        name, pat_str=pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens=special_tokens,
+        name,
+        pat_str=pat_str,
+        mergeable_ranks=enc.mergeable_ranks,
+        special_tokens=special_tokens,
         explicit_n_vocab=n_vocab,
     )
     assert checked.n_vocab == enc.n_vocab and checked.special_tokens == enc.special_tokens
@@ -124,8 +135,9 @@ def test_every_known_encoding_passes_the_checks_from_verified_skips(name):
 def test_from_verified_still_checks_explicit_n_vocab():
     ranks = {bytes([b]): b for b in range(256)}
     with pytest.raises(ValueError, match="explicit_n_vocab"):
-        npllm.Encoding.from_verified("x", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens={},
-                                     explicit_n_vocab=300)
+        npllm.Encoding.from_verified(
+            "x", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens={}, explicit_n_vocab=300
+        )
 
 
 def test_lazy_attributes_are_built_when_asked_for():

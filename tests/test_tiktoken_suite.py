@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from reference import REQUIRE_ENV, references_required
 
 import npllm.data
-from reference import REQUIRE_ENV, references_required
 
 VERSION = "0.14.0"
 SDIST = f"tiktoken-{VERSION}"  # the archive's top folder, and the name of the archive
@@ -163,7 +163,9 @@ def summary_counts(output: str) -> dict[str, int]:
 
 
 def assert_child_imports_npllm_as_tiktoken(env: dict[str, str], site: Path, cwd: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     tiktoken_file, npllm_file = map(Path, result.stdout.splitlines())
     assert tiktoken_file.resolve() == SHIM / "tiktoken" / "__init__.py"

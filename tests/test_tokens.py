@@ -42,7 +42,12 @@ def test_ids_from_65536_up_are_uint32(tmp_path):
     npllm.save_tokens(path, np.array(ids, dtype=np.int64), encoding="cl100k_base")
     assert path.read_bytes() == np.array(ids, dtype="<u4").tobytes()
     meta = json.loads(sidecar(path).read_text(encoding="utf-8"))
-    assert (meta["format"], meta["dtype"], meta["count"], meta["encoding"]) == ("npllm-tokens v1", "uint32", 5, "cl100k_base")
+    assert (meta["format"], meta["dtype"], meta["count"], meta["encoding"]) == (
+        "npllm-tokens v1",
+        "uint32",
+        5,
+        "cl100k_base",
+    )
 
 
 def test_encoding_defaults_to_none(tmp_path):
@@ -158,8 +163,20 @@ def test_a_missing_token_file_is_an_error(tmp_path):
         '{"format": "npllm-tokens v1", "dtype": "uint16", "count": "3", "encoding": null}',
         '{"format": "npllm-tokens v1", "dtype": "uint16", "encoding": null}',
     ],
-    ids=["broken", "empty", "list", "format-v2", "no-format", "int64", "float32", "no-dtype", "negative-count",
-         "float-count", "str-count", "no-count"],
+    ids=[
+        "broken",
+        "empty",
+        "list",
+        "format-v2",
+        "no-format",
+        "int64",
+        "float32",
+        "no-dtype",
+        "negative-count",
+        "float-count",
+        "str-count",
+        "no-count",
+    ],
 )
 def test_a_bad_sidecar_is_a_value_error(tmp_path, text):
     path = tmp_path / "t.bin"
@@ -198,8 +215,9 @@ def whole_large_text(large_text, gpt2, cl100k):
     "name, workers, chunk_chars",
     [("gpt2", 1, 5000), ("gpt2", 2, 65536), ("cl100k_base", 1, 65536), ("cl100k_base", 2, 5000)],
 )
-def test_encode_file_gives_the_ids_of_the_whole_text(tmp_path, large_file, whole_large_text, name, workers,
-                                                     chunk_chars):
+def test_encode_file_gives_the_ids_of_the_whole_text(
+    tmp_path, large_file, whole_large_text, name, workers, chunk_chars
+):
     dst = tmp_path / "large.bin"
     count = encode_file(large_file, dst, name, workers=workers, chunk_chars=chunk_chars)
     expected = whole_large_text[name]
@@ -406,7 +424,9 @@ def impostor() -> npllm.Encoding:
     """A trained vocabulary that calls itself "gpt2"."""
     ranks = {bytes([b]): b for b in range(256)}
     ranks[b"ab"] = 256
-    return npllm.Encoding("gpt2", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 257})
+    return npllm.Encoding(
+        "gpt2", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 257}
+    )
 
 
 def test_an_encoding_that_takes_a_builtin_name_is_refused(tmp_path):

@@ -64,13 +64,33 @@ def test_verdict_has_20479_characters(verdict_text):
 def test_split_words_verdict_gives_4690_pieces(verdict_words):
     assert len(verdict_words) == 4_690
     assert verdict_words[:12] == [
-        "I", "HAD", "always", "thought", "Jack", "Gisburn", "rather", "a", "cheap", "genius", "--", "though",
+        "I",
+        "HAD",
+        "always",
+        "thought",
+        "Jack",
+        "Gisburn",
+        "rather",
+        "a",
+        "cheap",
+        "genius",
+        "--",
+        "though",
     ]
 
 
 def test_split_words_small_known_answer():
     assert split_words("Hello, world. Is this-- a test?") == [
-        "Hello", ",", "world", ".", "Is", "this", "--", "a", "test", "?",
+        "Hello",
+        ",",
+        "world",
+        ".",
+        "Is",
+        "this",
+        "--",
+        "a",
+        "test",
+        "?",
     ]
     assert split_words("") == []
     assert split_words(" \n\t ") == []

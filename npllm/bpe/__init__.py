@@ -37,8 +37,20 @@ _SOURCES = {
 # The submodules, so that `import npllm.bpe; npllm.bpe.files.X` works as it did when this
 # file imported them all.
 _SUBMODULES = frozenset(
-    {"chunks", "counts", "encoding", "files", "merge", "models", "patterns", "registry", "spaced", "train",
-     "train_reference", "unicode_classes"}
+    {
+        "chunks",
+        "counts",
+        "encoding",
+        "files",
+        "merge",
+        "models",
+        "patterns",
+        "registry",
+        "spaced",
+        "train",
+        "train_reference",
+        "unicode_classes",
+    }
 )
 
 __all__ = list(_SOURCES)

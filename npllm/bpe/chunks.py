@@ -88,9 +88,14 @@ def _pair_table() -> np.ndarray:
     for a in NOT_SPACE:  # A: a non-space, then a space other than CR or LF
         table[a, SPACE] = True
     for a, b in [  # C: a change of kind that no pattern joins
-        (LETTER, NUMBER), (LETTER, OTHER), (LETTER, SLASH),
-        (NUMBER, LETTER), (NUMBER, OTHER), (NUMBER, SLASH),
-        (OTHER, NUMBER), (SLASH, NUMBER),
+        (LETTER, NUMBER),
+        (LETTER, OTHER),
+        (LETTER, SLASH),
+        (NUMBER, LETTER),
+        (NUMBER, OTHER),
+        (NUMBER, SLASH),
+        (OTHER, NUMBER),
+        (SLASH, NUMBER),
     ]:
         table[a, b] = True
     for a in (LETTER, NUMBER):  # D: a letter or digit, then a line end
@@ -245,7 +250,9 @@ def read_utf8_blocks(path, block_bytes: int) -> Iterator[str]:
             try:
                 text = decoder.decode(data, final=not data)
             except UnicodeDecodeError as e:
-                raise ValueError(f"{path} is not UTF-8 text (byte {offset - pending + e.start:,}: {e.reason})") from None
+                raise ValueError(
+                    f"{path} is not UTF-8 text (byte {offset - pending + e.start:,}: {e.reason})"
+                ) from None
             offset += len(data)
             if text:
                 yield text

@@ -63,8 +63,14 @@ class PieceCounts(Mapping):
     PieceCounts({b"the": 2, b" cat": 1}) -> PieceCounts(2 pieces, 3 occurrences, pattern gpt2)
     """
 
-    def __init__(self, counts: Mapping[bytes, int] | None = None, *, pat_str: str = GPT2_PATTERN,
-                 special_tokens: Iterable[str] = (), specials_cut: int = 0):
+    def __init__(
+        self,
+        counts: Mapping[bytes, int] | None = None,
+        *,
+        pat_str: str = GPT2_PATTERN,
+        special_tokens: Iterable[str] = (),
+        specials_cut: int = 0,
+    ):
         if not isinstance(pat_str, str):
             raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
         special_tokens = tuple(special_tokens)
@@ -98,7 +104,9 @@ class PieceCounts(Mapping):
         a plain dict, as any mapping (the same items, in any order)."""
         if isinstance(other, PieceCounts):
             return (self.pat_str, self.special_tokens, self.specials_cut) == (
-                other.pat_str, other.special_tokens, other.specials_cut
+                other.pat_str,
+                other.special_tokens,
+                other.specials_cut,
             ) and list(self.counts.items()) == list(other.counts.items())
         return super().__eq__(other)
 
@@ -175,7 +183,7 @@ class PieceCounts(Mapping):
         }
 
         def write(f) -> None:
-            f.write(f"{MAGIC}\n{json.dumps(header, ensure_ascii=False)}\n".encode("utf-8"))
+            f.write(f"{MAGIC}\n{json.dumps(header, ensure_ascii=False)}\n".encode())
             lines = []
             for piece, n in self.counts.items():
                 lines.append(b"%s %d\n" % (base64.b64encode(piece), n))
@@ -217,8 +225,10 @@ class PieceCounts(Mapping):
                     raise ValueError(f"{path} line {number}: the piece {piece!r} is listed twice")
                 counts[piece] = int(fields[1])
         if len(counts) != header["pieces"]:
-            raise ValueError(f"{path}: the header says {header['pieces']:,} pieces, the file has {len(counts):,}: "
-                             f"it is truncated or was edited")
+            raise ValueError(
+                f"{path}: the header says {header['pieces']:,} pieces, the file has {len(counts):,}: "
+                f"it is truncated or was edited"
+            )
         return cls._unchecked(counts, header["pat_str"], header["special_tokens"], header["specials_cut"])
 
 
@@ -229,7 +239,9 @@ def _check_header(header, path) -> dict:
     for key, kind in kinds.items():
         value = header.get(key)
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
-            raise ValueError(f"{path} line 2: {key!r} must be a {kind.__name__}{' >= 0' if kind is int else ''}, got {value!r}")
+            raise ValueError(
+                f"{path} line 2: {key!r} must be a {kind.__name__}{' >= 0' if kind is int else ''}, got {value!r}"
+            )
     if not all(isinstance(s, str) and s for s in header["special_tokens"]):
         raise ValueError(f"{path} line 2: special_tokens must be non-empty strings")
     return header
@@ -247,8 +259,9 @@ _PATTERN_NAMES = _pattern_names()  # pat_str -> short name, for messages
 # --- counting --------------------------------------------------------------------------------
 
 
-def count_pieces(text, pat_str: str = GPT2_PATTERN, special_tokens: Iterable[str] = (), *,
-                 workers: int = 1) -> PieceCounts:
+def count_pieces(
+    text, pat_str: str = GPT2_PATTERN, special_tokens: Iterable[str] = (), *, workers: int = 1
+) -> PieceCounts:
     """Count the distinct pieces of `text`: a str, an iterable of str (each item split on its
     own), or a path (read in chunks cut where the split cannot change). `special_tokens` are
     cut out of the text first and never counted. `workers` > 1 counts a path's chunks in
@@ -313,8 +326,9 @@ def _text_chunks(text, pat_str: str, special_tokens: tuple[str, ...], chunk_char
 # --- counting in processes -------------------------------------------------------------------
 
 
-def _count_in_processes(chunks: Iterable[str], pat_str: str, special_tokens: tuple[str, ...],
-                        workers: int) -> PieceCounts:
+def _count_in_processes(
+    chunks: Iterable[str], pat_str: str, special_tokens: tuple[str, ...], workers: int
+) -> PieceCounts:
     """Map: each worker counts a task (consecutive chunks, about PARALLEL_CHUNK_CHARS in
     all); reduce: the parent adds the results in text order.
 

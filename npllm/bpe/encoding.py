@@ -74,8 +74,9 @@ class PieceCache(dict):
     and costs one cold pass at worst.
     """
 
-    def __init__(self, ranks: Mapping[bytes, int], max_bytes: int = PIECE_CACHE_BYTES,
-                 max_piece: int = MAX_CACHED_PIECE):
+    def __init__(
+        self, ranks: Mapping[bytes, int], max_bytes: int = PIECE_CACHE_BYTES, max_piece: int = MAX_CACHED_PIECE
+    ):
         super().__init__()
         self.ranks = ranks  # bytes -> int
         self.max_bytes = max_bytes
@@ -100,8 +101,7 @@ class PackedPieceCache(dict):
     Python list of ints that `encode` builds. Bounded in bytes as the `PieceCache` is.
     """
 
-    def __init__(self, piece_ids: PieceCache, max_bytes: int = PIECE_CACHE_BYTES,
-                 max_piece: int = MAX_CACHED_PIECE):
+    def __init__(self, piece_ids: PieceCache, max_bytes: int = PIECE_CACHE_BYTES, max_piece: int = MAX_CACHED_PIECE):
         super().__init__()
         self.piece_ids = piece_ids  # str -> tuple[int, ...]
         self.max_bytes = max_bytes
@@ -642,9 +642,7 @@ class Encoding:
         # no text can match it as a special token.
         return frozenset(allowed_special) & self.special_tokens_set
 
-    def _refuse_disallowed(
-        self, text: str, allowed: frozenset[str], disallowed_special: str | Collection[str]
-    ) -> None:
+    def _refuse_disallowed(self, text: str, allowed: frozenset[str], disallowed_special: str | Collection[str]) -> None:
         if disallowed_special == "all":
             disallowed = self.special_tokens_set - allowed
         elif isinstance(disallowed_special, str):
@@ -685,8 +683,7 @@ class Encoding:
         for t in tokens:
             if operator.index(t) not in self._decoder:
                 return KeyError(
-                    f"token ID {t} is not in the vocabulary of {self.name!r} "
-                    f"(IDs 0..{self.max_token_value})"
+                    f"token ID {t} is not in the vocabulary of {self.name!r} (IDs 0..{self.max_token_value})"
                 )
         return None
 
@@ -861,8 +858,28 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
 
 # Texts on which a split pattern is tried once, to find one that can match nothing: every
 # class the known patterns use, alone and next to each other, and the ends of a text.
-PATTERN_PROBES = ("", "a", "Z", "1", " ", "\t", "\n", "\r\n", "!", "'s", "é", "中", "\u0301", "a b",
-                  "ab 12!\n", "  x", "x  ", "x\n\ny", "a1!é 中\r\n", "Hello, World 123\n")
+PATTERN_PROBES = (
+    "",
+    "a",
+    "Z",
+    "1",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "!",
+    "'s",
+    "é",
+    "中",
+    "\u0301",
+    "a b",
+    "ab 12!\n",
+    "  x",
+    "x  ",
+    "x\n\ny",
+    "a1!é 中\r\n",
+    "Hello, World 123\n",
+)
 
 
 def check_split_pattern(pat_str: str) -> regex.Pattern:

@@ -259,7 +259,9 @@ def load_gpt2_ranks(encoder_json_path, vocab_bpe_path) -> dict[bytes, int]:
         try:
             return bytes(char_to_byte[c] for c in token)
         except KeyError as e:
-            raise ValueError(f"{where}: {token!r} has the character {e.args[0]!r}, outside GPT-2's byte alphabet") from None
+            raise ValueError(
+                f"{where}: {token!r} has the character {e.args[0]!r}, outside GPT-2's byte alphabet"
+            ) from None
 
     try:
         encoder = json.loads(encoder_json_path.read_text(encoding="utf-8"))
@@ -364,7 +366,10 @@ def _parse_rank_lines(lines, path, first_line_number: int) -> dict[bytes, int]:
         ranks[token] = rank
         ranks_seen.add(rank)
     if not ranks:
-        raise ValueError(f"{path}: no rank lines from line {first_line_number} to the end (line {line_number}): the file is empty or truncated")
+        raise ValueError(
+            f"{path}: no rank lines from line {first_line_number} to the end (line {line_number}): "
+            "the file is empty or truncated"
+        )
     return ranks
 
 
@@ -384,7 +389,9 @@ def _parse_header(line: bytes, path: pathlib.Path, checked: bool) -> dict:
         if isinstance(i, int) and not isinstance(i, bool) and not 0 <= i <= MAX_ID:
             raise ValueError(f"{path}: line 2: special token {token!r} has the ID {i}; IDs must be 0 <= ID < 2**32")
     n_vocab = header.get("explicit_n_vocab")
-    if n_vocab is not None and (not isinstance(n_vocab, int) or isinstance(n_vocab, bool) or not 0 < n_vocab <= MAX_ID + 1):
+    if n_vocab is not None and (
+        not isinstance(n_vocab, int) or isinstance(n_vocab, bool) or not 0 < n_vocab <= MAX_ID + 1
+    ):
         raise ValueError(f"{path}: line 2: explicit_n_vocab must be null or an int from 1 to 2**32, got {n_vocab!r}")
     if checked:
         n, gaps, sha = header.get("n_ranks"), header.get("rank_gaps"), header.get("ranks_sha256")

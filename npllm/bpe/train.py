@@ -78,8 +78,10 @@ def train_bpe(
     piece_counts = text if isinstance(text, PieceCounts) else count_pieces(text, pat_str, specials, workers=workers)
     if not piece_counts:
         if piece_counts.specials_cut:
-            raise ValueError(f"the training text holds only special tokens ({piece_counts.specials_cut:,} of them) "
-                             f"and no other text: there is nothing to learn merges from")
+            raise ValueError(
+                f"the training text holds only special tokens ({piece_counts.specials_cut:,} of them) "
+                f"and no other text: there is nothing to learn merges from"
+            )
         raise ValueError("the training text is empty: there is nothing to learn merges from")
     piece_counts = piece_counts.counts  # bytes -> int, first appearance order: the plain dict is faster
     merges = learn_merges(piece_counts, vocab_size - 256, progress=progress)
@@ -163,7 +165,9 @@ def count_byte_pairs(piece_counts: dict[bytes, int]):
     holder_lists = np.split(combo_piece, bounds)
 
     counts, holders, firsts = {}, {}, {}
-    for c, n, ps, p0, off in zip(codes.tolist(), total[codes].tolist(), holder_lists, first_piece.tolist(), first_offset.tolist()):
+    for c, n, ps, p0, off in zip(
+        codes.tolist(), total[codes].tolist(), holder_lists, first_piece.tolist(), first_offset.tolist()
+    ):
         pair = (c >> 8, c & 255)
         counts[pair] = n
         holders[pair] = ps.tolist()
@@ -274,14 +278,18 @@ def _check_against_counts(counts: PieceCounts, pat_str, special_tokens) -> tuple
     `pat_str` or `special_tokens` that differ from them is a ValueError (the text would
     have been split otherwise)."""
     if pat_str is not None and pat_str != counts.pat_str:
-        raise ValueError("pat_str differs from the pattern the piece counts were made with; leave pat_str out "
-                         "(the counts carry their own) or count the text again with this pattern")
+        raise ValueError(
+            "pat_str differs from the pattern the piece counts were made with; leave pat_str out "
+            "(the counts carry their own) or count the text again with this pattern"
+        )
     if special_tokens is None:
         return counts.pat_str, list(counts.special_tokens)
     specials = _special_token_list(special_tokens)
     if set(specials) != set(counts.special_tokens):
-        raise ValueError(f"special_tokens {specials} differ from those the piece counts were made with "
-                         f"({list(counts.special_tokens)}); leave special_tokens out or count the text again")
+        raise ValueError(
+            f"special_tokens {specials} differ from those the piece counts were made with "
+            f"({list(counts.special_tokens)}); leave special_tokens out or count the text again"
+        )
     return counts.pat_str, specials
 
 
@@ -299,7 +307,9 @@ def _special_token_list(special_tokens) -> list[str]:
     if special_tokens is None:
         return []
     if isinstance(special_tokens, str):
-        raise TypeError(f"special_tokens must be a list of str or a dict, not a str; did you mean [{special_tokens!r}]?")
+        raise TypeError(
+            f"special_tokens must be a list of str or a dict, not a str; did you mean [{special_tokens!r}]?"
+        )
     names = list(special_tokens)
     for s in names:
         if not isinstance(s, str) or not s:
