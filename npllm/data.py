@@ -27,6 +27,8 @@ import os
 import pathlib
 from dataclasses import dataclass
 
+from npllm._checks import check_str
+
 OPENAI = "https://openaipublic.blob.core.windows.net"
 
 
@@ -201,8 +203,7 @@ def bundled_dir() -> pathlib.Path:
 
 
 def _known(name: str) -> KnownFile:
-    if not isinstance(name, str):
-        raise TypeError(f"a data file name must be a str, got {type(name).__name__}")
+    check_str("a data file name", name)
     try:
         return KNOWN_FILES[name]
     except KeyError:

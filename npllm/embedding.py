@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from npllm._checks import check_ids, check_int
 from npllm.scatter import row_sums, scatter_add_buckets
 
 BLOCK = 2**17  # elements per block when a whole (V, D) table is scanned: no (V, D) temporary
@@ -46,8 +47,8 @@ class Embedding:
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, seed=None, dtype=np.float32, sparse: bool = False):
-        check_size("num_embeddings", num_embeddings)
-        check_size("embedding_dim", embedding_dim)
+        check_int("num_embeddings", num_embeddings, 1)
+        check_int("embedding_dim", embedding_dim, 1)
         if not isinstance(sparse, (bool, np.bool_)):
             raise TypeError(f"sparse must be True or False, got {sparse!r}")
         rng = np.random.default_rng(seed)
@@ -71,7 +72,7 @@ class Embedding:
         return f"Embedding(V={self.weight.shape[0]}, D={self.weight.shape[1]}{sparse})"
 
     def forward(self, ids) -> np.ndarray:  # (...) int -> (..., D)
-        ids = check_ids(ids, self.weight.shape[0])
+        ids = check_token_ids(ids, self.weight.shape[0])
         self._ids = ids
         return np.take(self.weight, ids, axis=0)  # (..., D)
 
@@ -80,7 +81,7 @@ class Embedding:
     def save_for_backward(self, ids: np.ndarray) -> None:  # (...) int
         """Remember `ids` for backward, as forward does, without gathering their rows: for a
         caller that gathers them itself (GPTEmbedding adds the positions in the same pass).
-        `ids` must come from `check_ids(ids, V)`: a checked copy the caller will not change."""
+        `ids` must come from `check_token_ids(ids, V)`: a checked copy the caller will not change."""
         self._ids = ids
 
     @property
@@ -176,8 +177,8 @@ class PositionalEmbedding:
     """GPT-2's learned absolute positions: a (context_length, D) table, row t for position t."""
 
     def __init__(self, context_length: int, embedding_dim: int, *, seed=None, dtype=np.float32):
-        check_size("context_length", context_length)
-        check_size("embedding_dim", embedding_dim)
+        check_int("context_length", context_length, 1)
+        check_int("embedding_dim", embedding_dim, 1)
         rng = np.random.default_rng(seed)
         self.weight = _normal(rng, (context_length, embedding_dim), dtype)  # (C, D)
         self.grad = np.zeros_like(self.weight)  # (C, D)
@@ -196,8 +197,7 @@ class PositionalEmbedding:
     __call__ = forward
 
     def check_length(self, seq_len) -> None:
-        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)):
-            raise TypeError(f"seq_len must be an int, got {type(seq_len).__name__}")
+        seq_len = check_int("seq_len", seq_len)
         context = self.weight.shape[0]
         if not 1 <= seq_len <= context:
             raise ValueError(
@@ -246,7 +246,7 @@ class GPTEmbedding:
         return f"GPTEmbedding(V={V}, context_length={self.position.weight.shape[0]}, D={D}{sparse})"
 
     def forward(self, ids) -> np.ndarray:  # (B, T) int -> (B, T, D)
-        ids = check_ids(ids, self.token.weight.shape[0])
+        ids = check_token_ids(ids, self.token.weight.shape[0])
         if ids.ndim < 1:
             raise ValueError("ids must have a time axis: shape (T,) or (B, T)")
         T = ids.shape[-1]
@@ -285,19 +285,9 @@ class GPTEmbedding:
         return [self.token, self.position]
 
 
-def check_ids(ids, num_embeddings: int) -> np.ndarray:
-    """An integer array of IDs in [0, V), or a clear error before anything changes."""
-    ids = np.asarray(ids)
-    if ids.size == 0 and ids.dtype.kind == "f":
-        ids = ids.astype(np.int64)  # np.asarray([]) is float64; an empty list of IDs is fine
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"token IDs must be integers, got dtype {ids.dtype}")
-    if ids.size:
-        bad = (ids < 0) | (ids >= num_embeddings)
-        if bad.any():
-            first = ids.reshape(-1)[np.argmax(bad.reshape(-1))]
-            raise IndexError(f"token id {int(first)} is out of range for an embedding of {num_embeddings} rows")
-    return ids.copy()  # the caller may change its array before backward
+def check_token_ids(ids, num_embeddings: int) -> np.ndarray:
+    """A checked copy of `ids` (integers in [0, V)), or a clear error before anything changes."""
+    return check_ids(ids, num_embeddings, of=f"an embedding of {num_embeddings} rows")
 
 
 def nonzero_rows(table: np.ndarray) -> np.ndarray:  # (V, D) -> (K,)
@@ -323,15 +313,6 @@ def check_grad_out(grad_out, shape: tuple, dtype) -> np.ndarray:
     if grad_out.dtype.kind != "f":
         raise TypeError(f"grad_out must be floating point, got dtype {grad_out.dtype}")
     return grad_out.astype(dtype, copy=False)
-
-
-def check_size(name: str, value) -> None:
-    """A layer size: an int of at least 1 (shared with model.py). check_size("embedding_dim", 0)
-    raises ValueError("embedding_dim must be at least 1, got 0")."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
 
 
 def _normal(rng: np.random.Generator, shape: tuple, dtype) -> np.ndarray:

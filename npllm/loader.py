@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from npllm._checks import check_int, check_str, is_int
+
 
 class GPTDataset:
     """Windows of `max_length` tokens and their targets, one token later.
@@ -27,8 +29,8 @@ class GPTDataset:
     """
 
     def __init__(self, token_ids, max_length: int, stride: int):
-        _check_positive_int("max_length", max_length)
-        _check_positive_int("stride", stride)
+        check_int("max_length", max_length, 1)
+        check_int("stride", stride, 1)
         ids = as_token_array(token_ids)  # (N,) no copy for an ndarray or a memmap
         if len(ids) < max_length + 1:
             raise ValueError(
@@ -117,7 +119,7 @@ class DataLoader:
             raise TypeError(f"num_workers={num_workers!r}: npllm's loader runs in this process; use num_workers=0")
         if not isinstance(dataset, GPTDataset):
             raise TypeError(f"dataset must be a GPTDataset, got {type(dataset).__name__}")
-        _check_positive_int("batch_size", batch_size)
+        check_int("batch_size", batch_size, 1)
         _check_seed(seed)
         self.dataset = dataset
         self.batch_size = batch_size
@@ -185,7 +187,7 @@ class DataLoader:
             if state[key] != mine:
                 raise ValueError(f"state was saved with {key}={state[key]!r}, this loader has {key}={mine!r}")
         epoch, done = state["epoch"], state["batches_done"]
-        if not (_is_int(epoch) and epoch >= 0 and _is_int(done) and 0 <= done <= len(self)):
+        if not (is_int(epoch) and epoch >= 0 and is_int(done) and 0 <= done <= len(self)):
             raise ValueError(f"state has epoch={epoch!r}, batches_done={done!r}: out of range for {len(self)} batches")
         if state["seed"] is None:
             raise ValueError("state has seed=None: a state from state_dict() always holds the seed it used")
@@ -213,8 +215,7 @@ def create_dataloader(
     """
     from npllm.bpe import Encoding, get_encoding
 
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    check_str("text", text)
     enc = encoding if isinstance(encoding, Encoding) else get_encoding(encoding)
     ids = enc.encode(text, allowed_special={"<|endoftext|>"})
     dataset = GPTDataset(ids, max_length=max_length, stride=stride)
@@ -233,8 +234,8 @@ def random_batches(
 
     -> x (B, T), y (B, T) int64, forever; take what you need with `next` or `itertools.islice`.
     """
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("max_length", max_length)
+    check_int("batch_size", batch_size, 1)
+    check_int("max_length", max_length, 1)
     ids = as_token_array(token_ids)  # (N,)
     if len(ids) < max_length + 1:
         raise ValueError(
@@ -280,21 +281,10 @@ def _read_only(view: np.ndarray) -> np.ndarray:
     return view
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
 def _check_seed(seed) -> None:
     if seed is None:
         return
-    if not _is_int(seed):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0 (NumPy seeds are non-negative), got {seed}")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")

@@ -14,11 +14,11 @@ position look back: attention, the MLP blocks, layer norms, dropout, weight tyin
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from npllm.embedding import GPTEmbedding, check_grad_out, check_ids, check_size
+from npllm._checks import check_ids, check_int, is_real
+from npllm.embedding import GPTEmbedding, check_grad_out, check_token_ids
 
 
 class Linear:
@@ -30,8 +30,8 @@ class Linear:
     """
 
     def __init__(self, in_features: int, out_features: int, *, seed=None, dtype=np.float32):
-        check_size("in_features", in_features)
-        check_size("out_features", out_features)
+        check_int("in_features", in_features, 1)
+        check_int("out_features", out_features, 1)
         dtype = _float_dtype(dtype)
         rng = np.random.default_rng(seed)
         bound = 1 / math.sqrt(in_features)  # torch's nn.Linear: U(-1/sqrt(in), 1/sqrt(in))
@@ -208,11 +208,11 @@ class TinyLM:
         It runs `forward`, so it replaces what a pending `backward` would use: sample after
         `backward` (or the optimizer step), not between `loss` and `backward`.
         """
-        ids = check_ids(ids, self.vocab_size)
+        ids = check_token_ids(ids, self.vocab_size)
         if ids.ndim not in (1, 2) or ids.shape[-1] == 0:
             raise ValueError(f"ids must be a non-empty prompt of shape (T,) or (B, T), got {ids.shape}")
-        _check_count("max_new_tokens", max_new_tokens)
-        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+        check_int("max_new_tokens", max_new_tokens, 0)
+        if not (is_real(temperature) and 0 < temperature < math.inf):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         rng = np.random.default_rng(seed)
         out = ids.reshape(-1, ids.shape[-1]).astype(np.int64)  # (B, T)
@@ -230,30 +230,14 @@ class TinyLM:
 def check_targets(targets, shape: tuple, num_classes: int) -> np.ndarray:
     """Integer targets of the given shape, each in [0, V), or a clear error before anything changes."""
     targets = np.asarray(targets)
-    if targets.size == 0 and targets.dtype.kind == "f":
-        targets = targets.astype(np.int64)  # np.asarray([]) is float64
-    if targets.dtype.kind not in "iu":
-        raise TypeError(f"targets must be integer class indices, got dtype {targets.dtype}")
     if targets.shape != tuple(shape):
         raise ValueError(
             f"targets must have the logits' shape without the class axis, {tuple(shape)}, got {targets.shape}"
         )
     if targets.size == 0:
         raise ValueError("no targets: the mean loss over zero positions is undefined")
-    bad = (targets < 0) | (targets >= num_classes)
-    if bad.any():
-        first = targets.reshape(-1)[np.argmax(bad.reshape(-1))]
-        raise IndexError(
-            f"target {int(first)} is out of range for {num_classes} classes: targets must be in [0, {num_classes})"
-        )
-    return targets
-
-
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be 0 or more, got {value}")
+    within = f"{num_classes} classes: targets must be in [0, {num_classes})"
+    return check_ids(targets, num_classes, plural="targets (class indices)", singular="target", of=within)
 
 
 def _float_dtype(dtype) -> np.dtype:

@@ -26,9 +26,10 @@ What this leaves out: weight decay, AdamW, AMSGrad, momentum for SGD, parameter 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from npllm._checks import is_real
 
 BLOCK = 2**17  # elements per block of a whole-table pass: 512 KiB of float32, stays in cache
 
@@ -255,7 +256,7 @@ def _check_params(params) -> list:
 
 
 def _check_rate(lr) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 <= lr < math.inf:
+    if not (is_real(lr) and 0 <= lr < math.inf):
         raise ValueError(f"lr must be a finite number, 0 or more, got {lr!r}")
     return float(lr)
 
@@ -266,13 +267,13 @@ def _check_betas(betas) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
     for beta in (beta1, beta2):
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+        if not (is_real(beta) and 0 <= beta < 1):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     return float(beta1), float(beta2)
 
 
 def _check_eps(eps, lazy: bool) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < math.inf:
+    if not (is_real(eps) and 0 <= eps < math.inf):
         raise ValueError(f"eps must be a finite number, 0 or more, got {eps!r}")
     if lazy and eps == 0:
         raise ValueError(

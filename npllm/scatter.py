@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from npllm._checks import check_int
+
 LAYERS = 8  # occurrences handled by layers; ids seen more often are summed one by one
 CHUNK = 256  # rows per gather in row_sums: 768 KiB of float32 rows of 768, they stay in cache
 
@@ -63,8 +65,7 @@ def scatter_add_layers(grad: np.ndarray, ids: np.ndarray, rows: np.ndarray, laye
     2 and 5), layer 1 adds row 2 into id 5's sum, and id 5's rows after the first `layers`
     (row 3) are added by one sum of their own; then grad[[2, 5]] += sums, once per id.
     """
-    if layers < 1:
-        raise ValueError(f"layers must be at least 1 (layer 0 is the first occurrences), got {layers}")
+    check_int("layers", layers, 1, " (layer 0 is the first occurrences)")
     if len(ids) == 0:
         return np.zeros(0, dtype=np.int64)
     n = len(ids)

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from npllm._checks import check_setting
 from npllm.bpe.files import AtomicFile, atomic_write  # noqa: F401  (atomic_write: for the CLI)
 from npllm.progress import ProgressLine
 
@@ -119,8 +120,7 @@ def read_sidecar(path) -> dict:
     if meta.get("dtype") not in DTYPES:
         raise ValueError(f"{side}: dtype must be one of {sorted(DTYPES)}, got {meta.get('dtype')!r}")
     count = meta.get("count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"{side}: count must be an int >= 0, got {count!r}")
+    check_setting(f"{side}: count", count, 0)
     return meta
 
 
@@ -150,10 +150,8 @@ def encode_file(
 
     if special not in ("refuse", "allow", "ordinary"):
         raise ValueError(f'special must be "refuse", "allow" or "ordinary", got {special!r}')
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
-    if isinstance(chunk_chars, bool) or not isinstance(chunk_chars, int) or chunk_chars < 1:
-        raise ValueError(f"chunk_chars must be an int >= 1, got {chunk_chars!r}")
+    workers = check_setting("workers", workers, 1)
+    chunk_chars = check_setting("chunk_chars", chunk_chars, 1)
     enc = encoding if isinstance(encoding, Encoding) else get_encoding(encoding)
     name = encoding_label(enc)
     src, dst = pathlib.Path(src), pathlib.Path(dst)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from npllm._checks import check_str
+
 # The course's split: keep each punctuation mark, "--" and each whitespace char as a piece.
 WORD_SPLIT = re.compile(r'([,.:;?_!"()\']|--|\s)')
 UNK = "<|unk|>"
@@ -19,7 +21,7 @@ ENDOFTEXT = "<|endoftext|>"
 
 def split_words(text: str) -> list[str]:
     """Words and punctuation, whitespace dropped. "Hello, world." -> ["Hello", ",", "world", "."]"""
-    _check_text(text)
+    check_str("text", text)
     pieces = (piece.strip() for piece in WORD_SPLIT.split(text))
     return [piece for piece in pieces if piece]
 
@@ -93,8 +95,3 @@ class SimpleTokenizerV2(SimpleTokenizerV1):
         """Text -> IDs, unknown words as the ID of `<|unk|>`."""
         unk = self.str_to_int[UNK]
         return [self.str_to_int.get(word, unk) for word in split_words(text)]
-
-
-def _check_text(text: object) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")

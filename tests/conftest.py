@@ -122,3 +122,20 @@ def large_text(stdlib_text) -> str:
     """The first 1,000,000 characters of `stdlib_text`: real text of Tiny Shakespeare's size
     (1.1 MB), for the tests that encode, chunk or count a large file."""
     return stdlib_text[:1_000_000]
+
+
+@pytest.fixture(scope="session")
+def demo_output() -> str:
+    """stdout of the default `npllm demo`, run once per test run for every test that reads it
+    (on The Verdict when it is here, else on npllm's docstrings). It exits 0 and writes
+    nothing to stderr."""
+    import contextlib
+    import io
+
+    from npllm.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["demo"])
+    assert (code, err.getvalue()) == (0, "")
+    return out.getvalue()

@@ -221,30 +221,21 @@ def test_real_text_with_special_tokens(pair, stdlib_text):
 # --- hostile text -----------------------------------------------------------------------------
 
 
+TWINS = ["gpt2", "cl100k_base"]  # the two encodings the course uses, tested alike
+
+
+@pytest.mark.parametrize("name", TWINS)
 @MORE
 @given(text=hostile_text)
-def test_hostile_text_gpt2(text):
-    check_parity(npllm.get_encoding("gpt2"), tiktoken_encoding("gpt2"), text)
+def test_hostile_text(name, text):
+    check_parity(npllm.get_encoding(name), tiktoken_encoding(name), text)
 
 
-@MORE
-@given(text=hostile_text)
-def test_hostile_text_cl100k(text):
-    check_parity(npllm.get_encoding("cl100k_base"), tiktoken_encoding("cl100k_base"), text)
-
-
+@pytest.mark.parametrize("name", TWINS)
 @FIXED
 @given(text=unicode_text)
-def test_any_unicode_gpt2(text):
-    enc, ref = npllm.get_encoding("gpt2"), tiktoken_encoding("gpt2")
-    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
-    assert enc.encode(text, disallowed_special=()) == ref.encode(text, disallowed_special=())
-
-
-@FIXED
-@given(text=unicode_text)
-def test_any_unicode_cl100k(text):
-    enc, ref = npllm.get_encoding("cl100k_base"), tiktoken_encoding("cl100k_base")
+def test_any_unicode(name, text):
+    enc, ref = npllm.get_encoding(name), tiktoken_encoding(name)
     assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
     assert enc.encode(text, disallowed_special=()) == ref.encode(text, disallowed_special=())
 
@@ -346,18 +337,11 @@ def test_hand_made_ranks_long_runs(tokens, n):
 no_surrogates = st.one_of(hostile_text, st.text(max_size=60))
 
 
+@pytest.mark.parametrize("name", TWINS)
 @FEWER
 @given(text=no_surrogates)
-def test_round_trip_gpt2(text):
-    enc = npllm.get_encoding("gpt2")
-    assert enc.decode(enc.encode(text, allowed_special="all")) == text
-    assert enc.decode(enc.encode_ordinary(text)) == text
-
-
-@FEWER
-@given(text=no_surrogates)
-def test_round_trip_cl100k(text):
-    enc = npllm.get_encoding("cl100k_base")
+def test_round_trip(name, text):
+    enc = npllm.get_encoding(name)
     assert enc.decode(enc.encode(text, allowed_special="all")) == text
     assert enc.decode_bytes(enc.encode_ordinary(text)) == text.encode("utf-8")
 

@@ -139,16 +139,11 @@ def test_all_boundary_triples_and_quads(twins):
             assert twin.findall(text) == full.findall(text), repr(text)
 
 
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, CL100K_PATTERN], ids=["gpt2", "cl100k_base"])
 @settings(derandomize=True, max_examples=500, deadline=None)
 @given(text=st.text(alphabet=st.characters(max_codepoint=127)))
-def test_any_ascii_text_gpt2(text):
-    assert ascii_twin(GPT2_PATTERN).findall(text) == regex.compile(GPT2_PATTERN).findall(text)
-
-
-@settings(derandomize=True, max_examples=500, deadline=None)
-@given(text=st.text(alphabet=st.characters(max_codepoint=127)))
-def test_any_ascii_text_cl100k(text):
-    assert ascii_twin(CL100K_PATTERN).findall(text) == regex.compile(CL100K_PATTERN).findall(text)
+def test_any_ascii_text(pattern, text):
+    assert ascii_twin(pattern).findall(text) == regex.compile(pattern).findall(text)
 
 
 ascii_runs = st.lists(

@@ -117,8 +117,7 @@ def test_demo_without_the_verdict_runs_on_npllms_docstrings(capsys, monkeypatch,
     assert "sample, 60 tokens after 'I had'" in out
 
 
-def test_demo_shows_bpe_step(capsys, verdict_text):  # the demo's text: skips offline
-    code, out, _ = run(capsys, "demo")
-    assert code == 0
+def test_demo_shows_bpe_step(demo_output, verdict_text):  # the demo's text: skips offline
+    out = demo_output
     assert "[15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554" in out
     assert "5,145 GPT-2 tokens" in out

@@ -20,15 +20,6 @@ def losses(out: str) -> list[tuple[int, float]]:
     return [(int(step), float(loss)) for step, loss in LOSS.findall(out)]
 
 
-@pytest.fixture(scope="module")
-def demo_output() -> str:
-    """stdout of the default `npllm demo`, run once for the tests that only read it."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["demo"]) == 0
-    return out.getvalue()
-
-
 def test_step_2_trains_a_vocabulary_and_shows_its_first_merges(demo_output, verdict_text):  # The Verdict's numbers
     assert "trained on the text: Encoding('demo', n_vocab=512), 256 merges; the first 10:" in demo_output
     assert "' ' + 't' -> ' t'   'h' + 'e' -> 'he'" in demo_output

@@ -67,14 +67,12 @@ def test_words_reads_stdin(capsys, monkeypatch):
     assert "vocabulary: 4\n" in out
 
 
-def test_demo_prints_the_v2_ids(capsys, verdict_text):  # the demo's text: skips offline
-    assert main(["demo"]) == 0
-    out, err = capsys.readouterr()
+def test_demo_prints_the_v2_ids(demo_output, verdict_text):  # the demo's text: skips offline
+    out = demo_output
     assert "The Verdict, 20,479 characters" in out
     assert "4,690 words and punctuation marks; vocabulary of 1,130" in out
     assert "-> [1131, 5, 355, 1126, 628, 975, 10, 1130, 55, 988, 956, 984, 722, 988, 1131, 7]" in out
     assert "<|unk|>, do you like tea? <|endoftext|> In the sunlit terraces of the <|unk|>." in out
-    assert err == ""
 
 
 def test_demo_on_another_text(capsys, tmp_path):

@@ -4,8 +4,6 @@ is what `npllm demo` prints."""
 import doctest
 import pathlib
 
-from npllm.cli import main
-
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -15,10 +13,8 @@ def test_readme_snippets_run_and_print_what_they_show(verdict_text):  # the snip
     assert result.failed == 0
 
 
-def test_readme_shows_the_demo_output(capsys, verdict_text):  # the output shown is The Verdict's
-    assert main(["demo"]) == 0
-    printed = capsys.readouterr().out.strip()
-    assert printed in README.read_text(encoding="utf-8")
+def test_readme_shows_the_demo_output(demo_output, verdict_text):  # the output shown is The Verdict's
+    assert demo_output.strip() in README.read_text(encoding="utf-8")
 
 
 def test_readme_quick_start_commands():

@@ -66,6 +66,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import regex
 
+from npllm._checks import check_setting
 from npllm.bpe import unicode_classes
 from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN
 
@@ -273,8 +274,7 @@ def read_split_safe_chunks(
     of the whole file, for each known pattern. Given a `pat_str` that is not one of them,
     the whole file is one chunk (no cut is proven safe for an arbitrary pattern).
     """
-    if isinstance(chunk_chars, bool) or not isinstance(chunk_chars, int) or chunk_chars < 1:
-        raise ValueError(f"chunk_chars must be an int >= 1, got {chunk_chars!r}")
+    chunk_chars = check_setting("chunk_chars", chunk_chars, 1)
     blocks = read_utf8_blocks(path, min(chunk_chars, MAX_BLOCK_BYTES))
     if pat_str is not None and pat_str not in KNOWN_PATTERNS:
         text = "".join(blocks)

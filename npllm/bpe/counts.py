@@ -42,6 +42,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import regex
 
+from npllm._checks import check_setting, check_str
 from npllm.bpe.chunks import read_split_safe_chunks
 from npllm.bpe.encoding import replace_lone_surrogates, special_token_regex
 from npllm.bpe.files import atomic_write
@@ -71,13 +72,11 @@ class PieceCounts(Mapping):
         special_tokens: Iterable[str] = (),
         specials_cut: int = 0,
     ):
-        if not isinstance(pat_str, str):
-            raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
+        check_str("pat_str", pat_str)
         special_tokens = tuple(special_tokens)
         if not all(isinstance(s, str) and s for s in special_tokens):
             raise TypeError(f"special_tokens must be non-empty strings, got {list(special_tokens)}")
-        if isinstance(specials_cut, bool) or not isinstance(specials_cut, int) or specials_cut < 0:
-            raise ValueError(f"specials_cut must be an int >= 0, got {specials_cut!r}")
+        check_setting("specials_cut", specials_cut, 0)
         self.counts = dict(counts or {})  # bytes -> int, in order of first appearance
         self.pat_str = pat_str
         self.special_tokens = special_tokens  # cut out of the text before splitting
@@ -85,8 +84,7 @@ class PieceCounts(Mapping):
         for piece, n in self.counts.items():
             if not isinstance(piece, bytes) or not piece:
                 raise TypeError(f"a piece must be non-empty bytes, got {piece!r}")
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ValueError(f"the count of {piece!r} must be an int >= 1, got {n!r}")
+            check_setting(f"the count of {piece!r}", n, 1)
 
     # --- a mapping ------------------------------------------------------------------------------
 
@@ -269,8 +267,7 @@ def count_pieces(
 
     "the cat the" -> {b"the": 1, b" cat": 1, b" the": 1}
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    workers = check_setting("workers", workers, 1)
     special_tokens = tuple(special_tokens)
     chunks = _text_chunks(text, pat_str, special_tokens, COUNT_CHUNK_CHARS)
     if workers > 1 and isinstance(text, os.PathLike):

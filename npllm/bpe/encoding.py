@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import regex
 
+from npllm._checks import check_str, is_int
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
 from npllm.bpe.patterns import PATTERNS_BY_NAME, PinnedPattern, compile_ascii, compile_pinned
 from npllm.bpe.spaced import SpacedChunkCache, chunk_values, group_by_leading_space
@@ -294,7 +295,7 @@ class Encoding:
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Text -> IDs, special-token text encoded as ordinary text. "hello world" -> [31373, 995]"""
-        _check_text(text)
+        check_str("text", text)
         try:
             return self._encode_ordinary(text)
         except UnicodeEncodeError:
@@ -313,7 +314,7 @@ class Encoding:
         "all") lets those tokens through as their IDs; `disallowed_special=()` encodes the
         rest as ordinary text.
         """
-        _check_text(text)
+        check_str("text", text)
         allowed = self._allowed_set(allowed_special)
         self._refuse_disallowed(text, allowed, disallowed_special)
         try:
@@ -336,7 +337,7 @@ class Encoding:
         """
         import numpy as np  # here, not at the top: importing npllm stays light
 
-        _check_text(text)
+        check_str("text", text)
         allowed = self._allowed_set(allowed_special)
         self._refuse_disallowed(text, allowed, disallowed_special)
         try:
@@ -421,7 +422,7 @@ class Encoding:
         >>> [9623] in completions, [8842] in completions  # " fantastic", " fantasy"
         (True, True)
         """
-        _check_text(text)
+        check_str("text", text)
         allowed = self._allowed_set(allowed_special)
         self._refuse_disallowed(text, allowed, disallowed_special)
         try:
@@ -526,7 +527,7 @@ class Encoding:
         """`encode_ordinary` with the split done by the `regex` module, piece by piece (in
         tiktoken, Python's split feeding Rust's merge loop; here both always are). Lone
         surrogates are a UnicodeEncodeError, as there. "hello world" -> [31373, 995]"""
-        _check_text(text)
+        check_str("text", text)
         pieces = self._pattern.findall(text)
         return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, pieces), [])
 
@@ -785,10 +786,6 @@ def replace_lone_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _is_int(x: object) -> bool:
-    return hasattr(x, "__index__") and not isinstance(x, bool)
-
-
 def _check_bytes(data: object) -> bytes:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
@@ -796,7 +793,7 @@ def _check_bytes(data: object) -> bytes:
 
 
 def _check_num_threads(num_threads: object) -> None:
-    if not _is_int(num_threads) or num_threads < 1:
+    if not is_int(num_threads) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
 
 
@@ -812,11 +809,6 @@ def _last_char(data: bytes) -> bytes | None:
     return None
 
 
-def _check_text(text: object) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-
-
 def _check_batch(texts: object) -> list[str]:
     if isinstance(texts, (str, bytes)):
         raise TypeError("a batch must be a list of str, not a single str; use encode() for one text")
@@ -828,10 +820,8 @@ def _check_batch(texts: object) -> list[str]:
 
 
 def _check_model(name: object, pat_str: object, ranks: object, special_tokens: object) -> None:
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if not isinstance(pat_str, str):
-        raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
+    check_str("name", name)
+    check_str("pat_str", pat_str)
     if not isinstance(ranks, Mapping) or not isinstance(special_tokens, Mapping):
         raise TypeError("mergeable_ranks must map bytes to int and special_tokens str to int")
     # The usual case in C: bytes keys, int ranks >= 0, no rank twice (o200k: 8 ms, not 30).
@@ -843,13 +833,13 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
     if not plain:  # something else (a bytes subclass, NumPy ints) or something wrong: one by one, to name it
         seen_ranks = set()
         for token, rank in ranks.items():
-            if not isinstance(token, bytes) or not _is_int(rank) or rank < 0:
+            if not isinstance(token, bytes) or not is_int(rank) or rank < 0:
                 raise TypeError(f"mergeable_ranks must map bytes to int >= 0, got {token!r}: {rank!r}")
             if rank in seen_ranks:
                 raise ValueError(f"mergeable_ranks gives rank {rank} to more than one token")
             seen_ranks.add(rank)
     for token, rank in special_tokens.items():
-        if not isinstance(token, str) or not _is_int(rank) or rank < 0:
+        if not isinstance(token, str) or not is_int(rank) or rank < 0:
             raise TypeError(f"special_tokens must map str to int >= 0, got {token!r}: {rank!r}")
         if rank in seen_ranks:
             raise ValueError(f"special token {token!r} has ID {rank}, which an ordinary token has too")

@@ -21,13 +21,13 @@ merge). This module gets the same merges without recounting:
 from __future__ import annotations
 
 import heapq
-import operator
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from npllm._checks import check_int, check_setting, check_str
 from npllm.bpe.counts import PieceCounts, count_pieces
 from npllm.bpe.encoding import Encoding, check_split_pattern
 from npllm.bpe.patterns import GPT2_PATTERN
@@ -65,15 +65,13 @@ def train_bpe(
         raise TypeError(f"name must be a non-empty str, got {name!r}")
     if name in list_encoding_names():
         raise ValueError(f"name {name!r} is a built-in encoding's; give the trained vocabulary its own name")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    check_setting("workers", workers, 1)
     if isinstance(text, PieceCounts):
         pat_str, specials = _check_against_counts(text, pat_str, special_tokens)
     else:
         pat_str = GPT2_PATTERN if pat_str is None else pat_str
         specials = _special_token_list(special_tokens)
-    if not isinstance(pat_str, str):
-        raise TypeError(f"pat_str must be a str, got {type(pat_str).__name__}")
+    check_str("pat_str", pat_str)
     check_split_pattern(pat_str)
     piece_counts = text if isinstance(text, PieceCounts) else count_pieces(text, pat_str, specials, workers=workers)
     if not piece_counts:
@@ -295,12 +293,7 @@ def _check_against_counts(counts: PieceCounts, pat_str, special_tokens) -> tuple
 
 def _check_vocab_size(vocab_size: object) -> int:
     """vocab_size as an int: an int or a NumPy integer (np.int64(300) -> 300), at least 256."""
-    if isinstance(vocab_size, bool) or not hasattr(vocab_size, "__index__"):
-        raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
-    vocab_size = operator.index(vocab_size)
-    if vocab_size < 256:
-        raise ValueError(f"vocab_size must be at least 256 (one token per byte), got {vocab_size}")
-    return vocab_size
+    return check_int("vocab_size", vocab_size, 256, " (one token per byte)")
 
 
 def _special_token_list(special_tokens) -> list[str]:
