@@ -595,3 +595,24 @@ def test_encoder_json_character_outside_the_byte_alphabet(gpt2_copy):
     with pytest.raises(ValueError, match="alphabet") as info:
         load_gpt2_ranks(enc, bpe)
     assert str(enc) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "o200k_harmony"])
+def test_constructor_args_build_the_same_encoding(name):
+    enc = npllm.get_encoding(name)
+    args = enc.constructor_args()
+    assert sorted(args) == ["explicit_n_vocab", "mergeable_ranks", "name", "pat_str", "special_tokens"]
+    again = npllm.Encoding(**args)
+    text = "hello <|endoftext|> world, 2024!"
+    assert again.encode(text, allowed_special="all") == enc.encode(text, allowed_special="all")
+    assert (again.name, again.n_vocab, again.explicit_n_vocab) == (enc.name, enc.n_vocab, enc.explicit_n_vocab)
+    args["mergeable_ranks"].clear()  # copies: changing them leaves the encoding alone
+    args["special_tokens"].clear()
+    assert enc.encode("hello") == again.encode("hello") and enc.n_vocab == again.n_vocab
+
+
+def test_files_reads_plain_data_that_makes_the_encoding(model_300):
+    path, _ = model_300
+    args = npllm.bpe.files.read_encoding_file(path)
+    assert type(args) is dict and len(args["mergeable_ranks"]) == 300
+    assert args == npllm.load_encoding(path).constructor_args()

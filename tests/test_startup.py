@@ -80,7 +80,7 @@ def test_every_public_name_resolves_in_a_fresh_interpreter():
         "for name in npllm.bpe.__all__:\n"
         "    assert getattr(npllm.bpe, name) is getattr(npllm, name)\n"
         "assert set(npllm.__all__) <= set(dir(npllm)) and set(npllm.bpe.__all__) <= set(dir(npllm.bpe))\n"
-        "print(npllm.data.path, npllm.bpe.files.load_encoding)  # submodules, as attributes"
+        "print(npllm.data.path, npllm.bpe.files.read_encoding_file)  # submodules, as attributes"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

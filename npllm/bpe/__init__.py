@@ -24,7 +24,7 @@ _SOURCES = {
     "list_encoding_names": "npllm.bpe.registry",
     "encoding_for_model": "npllm.bpe.models",
     "encoding_name_for_model": "npllm.bpe.models",
-    "load_encoding": "npllm.bpe.files",
+    "load_encoding": "npllm.bpe.registry",
     "load_tiktoken_bpe": "npllm.bpe.files",
     "train_bpe": "npllm.bpe.train",
     "count_pieces": "npllm.bpe.counts",

@@ -31,6 +31,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import regex
 
 from npllm._checks import check_str, is_int
+from npllm.bpe.files import save_encoding
 from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
 from npllm.bpe.patterns import PATTERNS_BY_NAME, PinnedPattern, compile_ascii, compile_pinned
 from npllm.bpe.spaced import SpacedChunkCache, chunk_values, group_by_leading_space
@@ -230,18 +231,24 @@ class Encoding:
     def __repr__(self) -> str:
         return f"Encoding({self.name!r}, n_vocab={self.n_vocab})"
 
-    # pickling (for worker processes): the model only; caches and compiled patterns rebuild.
-    def __getstate__(self) -> dict:
+    def constructor_args(self) -> dict:
+        """The arguments that build this encoding again: `Encoding(**enc.constructor_args())`.
+        The model only (name, pattern, ranks, special tokens, explicit_n_vocab); the caches and
+        compiled patterns rebuild. Saving and pickling go through it. The dicts are copies."""
         return {
             "name": self.name,
             "pat_str": self._pat_str,
-            "mergeable_ranks": self._mergeable_ranks,
-            "special_tokens": self._special_tokens,
+            "mergeable_ranks": dict(self._mergeable_ranks),
+            "special_tokens": dict(self._special_tokens),
             "explicit_n_vocab": self._explicit_n_vocab,
         }
 
+    # pickling (for worker processes): the constructor's arguments, nothing of the caches
+    def __getstate__(self) -> dict:
+        return self.constructor_args()
+
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state.pop("name"), **state)
+        self.__init__(**state)
 
     # --- properties --------------------------------------------------------------------------
 
@@ -558,9 +565,7 @@ class Encoding:
     def save(self, path) -> None:
         """Write this encoding in npllm's plain-text format (see `npllm.bpe.files`), and a
         readable `.vocab` dump of every token and the two it was merged from beside it."""
-        from npllm.bpe.files import save_encoding
-
-        save_encoding(self, path)
+        save_encoding(path, **self.constructor_args())
 
     # --- the inside --------------------------------------------------------------------------
 

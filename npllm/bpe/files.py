@@ -10,7 +10,9 @@
   checksum) still loads, with a warning.
 
 Every reader checks what it reads and reports a bad line with its line number. A rank or a
-special token's ID must be below 2**32: token files hold uint32 IDs, as tiktoken does.
+special token's ID must be below 2**32: token files hold uint32 IDs, as tiktoken does. This
+module reads and writes plain data (dicts, bytes); it never builds an `Encoding`
+(`registry.load_encoding` does, from `read_encoding_file`), so it imports none.
 """
 
 from __future__ import annotations
@@ -76,27 +78,34 @@ def _b64(token: bytes) -> bytes:
     return binascii.b2a_base64(token, newline=False)
 
 
-def save_encoding(enc, path) -> pathlib.Path:
-    """Write `enc` as a `.npllm-bpe` file (atomically: a temp file, then a rename), and a
-    readable `.vocab` dump beside it. Returns the path of the dump.
+def save_encoding(
+    path,
+    *,
+    name: str,
+    pat_str: str,
+    mergeable_ranks: dict[bytes, int],
+    special_tokens: dict[str, int],
+    explicit_n_vocab: int | None = None,
+) -> pathlib.Path:
+    """Write an encoding, given by its constructor's arguments (`Encoding.constructor_args()`),
+    as a `.npllm-bpe` file (atomically: a temp file, then a rename), and a readable `.vocab`
+    dump beside it. Returns the path of the dump.
 
     The header records how many rank lines follow (`n_ranks`), whether their ranks leave
     gaps on purpose (`rank_gaps`) and the sha256 of the rank lines as written here
     (`ranks_sha256`, which `tail -n +3 FILE | sha256sum` shows), so a truncated or edited
     file is refused when it is read back.
     """
-    ranked = sorted(enc.mergeable_ranks.items(), key=_by_rank)
-    too_large = [rank for _, rank in ranked[-1:] if rank > MAX_ID] + [
-        i for i in enc.special_tokens.values() if i > MAX_ID
-    ]
+    ranked = sorted(mergeable_ranks.items(), key=_by_rank)
+    too_large = [rank for _, rank in ranked[-1:] if rank > MAX_ID] + [i for i in special_tokens.values() if i > MAX_ID]
     if too_large:
         raise ValueError(f"token ID {too_large[0]:,} does not fit in 32 bits: a saved encoding holds IDs below 2**32")
     body = rank_lines(ranked)
     header = {
-        "name": enc.name,
-        "pat_str": enc.pat_str,
-        "special_tokens": enc.special_tokens,
-        "explicit_n_vocab": enc.explicit_n_vocab,
+        "name": name,
+        "pat_str": pat_str,
+        "special_tokens": special_tokens,
+        "explicit_n_vocab": explicit_n_vocab,
         "n_ranks": len(ranked),
         "rank_gaps": bool(ranked) and ranked[-1][1] != len(ranked) - 1,
         "ranks_sha256": hashlib.sha256(body).hexdigest(),
@@ -105,7 +114,7 @@ def save_encoding(enc, path) -> pathlib.Path:
     head = (MAGIC + "\n" + json.dumps(header, ensure_ascii=False) + "\n").encode("utf-8")
     atomic_write(path, lambda f: (f.write(head), f.write(body)))
     dump = vocab_dump_path(path)
-    _write_atomically(dump, vocab_dump(enc.mergeable_ranks, enc.special_tokens))
+    _write_atomically(dump, vocab_dump(mergeable_ranks, special_tokens))
     return dump
 
 
@@ -162,15 +171,14 @@ def recover_merges(ranks: dict[bytes, int]) -> dict[bytes, tuple[bytes, bytes]]:
     return merges
 
 
-def load_encoding(path):
-    """Read a `.npllm-bpe` file back into an `Encoding`.
+def read_encoding_file(path) -> dict:
+    """Read a `.npllm-bpe` file into the arguments of `Encoding(**args)` (plain data:
+    `registry.load_encoding` builds the encoding from it).
 
     A v2 file is checked against its header: as many rank lines as `n_ranks`, no gap in the
     ranks unless `rank_gaps` says so, and the rank lines' sha256. A v1 file has none of
     these: it loads with a warning (save it again to write v2).
     """
-    from npllm.bpe.encoding import Encoding
-
     path = pathlib.Path(path)
     with open(path, "rb") as f:
         first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
@@ -186,18 +194,15 @@ def load_encoding(path):
             f"{path} is an npllm-bpe v1 file: it records no rank count or checksum, so a truncated "
             f"or edited file cannot be told from a good one; load it and save it again to write v2",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of load_encoding
         )
-    try:
-        return Encoding(
-            header["name"],
-            pat_str=header["pat_str"],
-            mergeable_ranks=ranks,
-            special_tokens=header["special_tokens"],
-            explicit_n_vocab=header.get("explicit_n_vocab"),
-        )
-    except (TypeError, ValueError) as e:  # the lines parse, but do not make a model: say which file
-        raise ValueError(f"{path}: {e}") from None
+    return {
+        "name": header["name"],
+        "pat_str": header["pat_str"],
+        "mergeable_ranks": ranks,
+        "special_tokens": header["special_tokens"],
+        "explicit_n_vocab": header.get("explicit_n_vocab"),
+    }
 
 
 def _check_against_header(ranks: dict[bytes, int], body: bytes, header: dict, path) -> None:

@@ -25,7 +25,7 @@ import threading
 
 from npllm import data
 from npllm.bpe.encoding import Encoding
-from npllm.bpe.files import parse_tiktoken_bpe
+from npllm.bpe.files import parse_tiktoken_bpe, read_encoding_file
 from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN
 
 ENDOFTEXT = "<|endoftext|>"
@@ -106,3 +106,14 @@ def get_encoding(encoding_name: str) -> Encoding:
                 explicit_n_vocab=n_vocab,
             )
         return _built[encoding_name]
+
+
+def load_encoding(path) -> Encoding:
+    """Read a `.npllm-bpe` file (written by `Encoding.save`) back into an `Encoding`. The file
+    is checked against its header (`files.read_encoding_file`); a file whose lines parse but do
+    not make a model is a ValueError that names it."""
+    args = read_encoding_file(path)
+    try:
+        return Encoding(**args)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
