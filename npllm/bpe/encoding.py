@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import gc
 import operator
 import os
 import re
@@ -32,13 +33,16 @@ import regex
 
 from npllm._checks import check_str, is_int
 from npllm.bpe.files import save_encoding
-from npllm.bpe.merge import LONG_PIECE, encode_piece, merge_long, merge_short
+from npllm.bpe.merge import LONG_PIECE, encode_piece, encode_pieces, merge_long, merge_short
 from npllm.bpe.patterns import PATTERNS_BY_NAME, PinnedPattern, compile_ascii, compile_pinned
 from npllm.bpe.spaced import SpacedChunkCache, chunk_values, group_by_leading_space
 
 PIECE_CACHE_BYTES = 1 << 25  # about 32 MB of remembered pieces; tinyshakespeare's 15,000 take 2.5 MB
 MAX_CACHED_PIECE = 256  # characters: a longer piece is merged each time it comes (long pieces rarely repeat)
 CACHE_ENTRY_BYTES = 100  # a dict entry's own cost, beside its key and value (hash slot, index, growth)
+FILL_MIN_PIECES = 256  # from this many pieces on, the new ones are merged in one batch (PieceCache.ids)
+FILL_WINDOW = 1 << 15  # pieces per batch: what one batch adds (< 10 MB for English) fits the byte budget
+FILL_SAMPLE = 16  # a batch first looks up every 16th piece: all found, the text is warm, no batch
 SPACED_MIN_CHARS = 64  # from this length on, a known pattern's text is cut at safe spaces first (spaced.py)
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
 MAX_TOKEN_ID = (1 << 32) - 1  # tiktoken reads IDs as uint32: a larger or negative ID is an OverflowError
@@ -93,6 +97,52 @@ class PieceCache(dict):
     def clear(self) -> None:
         super().clear()
         self.nbytes = 0
+
+    def ids(self, pieces: list[str]) -> list[int]:
+        """The IDs of `pieces`, in order, flattened; the new ones merged first, in batches.
+
+        Same result as `reduce(iconcat, map(self.__getitem__, pieces), [])`, the plain way, which
+        runs `__missing__` (a Python call and a size estimate) once per new piece. On a cold text
+        half the pieces are new: here they are found with set operations, merged once each, and
+        kept in one `update` (`fill`). Pieces go FILL_WINDOW at a time, so that what one batch
+        adds fits the byte budget (the cache may start over between two windows, never inside one).
+        """
+        if len(pieces) < FILL_MIN_PIECES:
+            return functools.reduce(operator.iconcat, map(self.__getitem__, pieces), [])
+        out = []
+        for start in range(0, len(pieces), FILL_WINDOW):
+            window = pieces[start : start + FILL_WINDOW]
+            self.fill(window)
+            out = functools.reduce(operator.iconcat, map(self.__getitem__, window), out)
+            if self.nbytes > self.max_bytes:  # one window held more than the whole budget
+                self.clear()
+        return out
+
+    def fill(self, pieces: list[str]) -> None:
+        """Merge and keep the pieces of `pieces` (up to `max_piece` characters) not held yet.
+
+        A warm text costs one sampled look (every FILL_SAMPLE-th piece, in C); a piece missed by
+        the sample goes through `__missing__` later. The garbage collector is paused while the
+        merge loop runs: it makes many short-lived lists, and each collection would walk every
+        young object (the text's list of pieces among them), 5% of a cold encode for nothing.
+        """
+        if all(map(self.__contains__, pieces[::FILL_SAMPLE])):
+            return  # warm: nothing (or very little) new
+        new = list(set(pieces).difference(self))
+        if max(map(len, new), default=0) > self.max_piece:  # rare: a long piece is merged but not kept
+            new = [piece for piece in new if len(piece) <= self.max_piece]
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            values = encode_pieces(self.ranks, list(map(str.encode, new)))  # may raise UnicodeEncodeError
+        finally:
+            if was_enabled:
+                gc.enable()
+        size = sum(map(sys.getsizeof, new)) + sum(map(sys.getsizeof, values)) + CACHE_ENTRY_BYTES * len(new)
+        if self.nbytes + size > self.max_bytes:
+            self.clear()
+        self.update(zip(new, values))
+        self.nbytes += size
 
 
 class PackedPieceCache(dict):
@@ -583,14 +633,14 @@ class Encoding:
             values = chunk_values(text, self._spaced_ids, self._chunk_ids)
             if values is not None:
                 return functools.reduce(operator.iconcat, values, [])
-        return functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, self._split(text)), [])
+        return self._piece_ids.ids(self._split(text))  # a cold text's new pieces merged in batches
 
     def _chunk_ids(self, text: str) -> tuple[int, ...]:
         """Split, then one piece-cache lookup per piece. " know," -> (760, 11) (gpt2)"""
         pieces = self._split(text)
         if len(pieces) == 1:  # most words are one piece: its cached tuple as it is
             return self._piece_ids[pieces[0]]
-        return tuple(functools.reduce(operator.iconcat, map(self._piece_ids.__getitem__, pieces), []))
+        return tuple(self._piece_ids.ids(pieces))  # a long chunk (a base64 blob) can have many new pieces
 
     def _chunk_bytes(self, text: str) -> bytes:
         """`_chunk_ids`, packed as uint32 bytes."""

@@ -68,7 +68,10 @@ class SpacedChunkCache(dict):
         again = [w for w in self.seen_once.intersection(words) if w not in self]
         if len(self.seen_once) > self.maxsize:
             self.seen_once.clear()  # bounded as the cache is: at most maxsize words of MAX_CACHED_CHARS
-        self.seen_once.update(w for w in words if len(w) <= MAX_CACHED_CHARS)
+        if max(map(len, words), default=0) <= MAX_CACHED_CHARS:  # the usual case: all of them, in C
+            self.seen_once.update(words)
+        else:
+            self.seen_once.update(w for w in words if len(w) <= MAX_CACHED_CHARS)
         if again:
             self.fill(again)
         return bool(again)
@@ -97,7 +100,10 @@ def chunk_values(
     `cache`. "hello you know" -> [head("hello"), cache["you"], cache["know"]].
     """
     parts = text.split(" ")  # ["hello", "you", "know"]; a space before every part but the first
-    values = list(map(cache.get, parts[1:], repeat(MISSING)))  # part i + 1 -> values[i]
+    if cache:
+        values = list(map(cache.get, parts[1:], repeat(MISSING)))  # part i + 1 -> values[i]
+    else:  # an empty cache (a first encode) holds none of them: no lookups
+        values = [MISSING] * (len(parts) - 1)
     n_missing = values.count(MISSING)
     if n_missing:
         # Many missing (a cold text): offer every part, with set operations in C. A few: find

@@ -1,0 +1,193 @@
+"""The cold path: a text's new pieces merged in one batch (`merge.encode_pieces`,
+`PieceCache.ids` and `PieceCache.fill`) give what one piece at a time gives, and tiktoken's IDs.
+
+Known answers first, then the batch against `encode_piece` and the plain per-piece lookup, the
+byte budget across windows, the garbage collector's state, and hypothesis texts.
+"""
+
+import base64
+import functools
+import gc
+import operator
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import tiktoken_encoding
+
+import npllm
+import npllm.bpe.encoding as encoding
+from npllm.bpe.encoding import MAX_CACHED_PIECE, PieceCache
+from npllm.bpe.merge import LONG_PIECE, encode_piece, encode_pieces, merge_ids, merge_reference
+
+
+@pytest.fixture(scope="module")
+def gpt2_ranks():
+    return npllm.get_encoding("gpt2").mergeable_ranks
+
+
+def plain_ids(cache: PieceCache, pieces: list[str]) -> list[int]:
+    """The per-piece way: one lookup each, `__missing__` for a new one."""
+    return functools.reduce(operator.iconcat, map(cache.__getitem__, pieces), [])
+
+
+# --- known answers ------------------------------------------------------------------------------
+
+
+def test_encode_pieces_known_answers(gpt2_ranks):
+    assert encode_pieces(gpt2_ranks, [b"hello", b"helloqqqq", b" world", b"Akwirw"]) == [
+        (31373,),
+        (31373, 38227, 38227),
+        (995,),
+        (33901, 86, 343, 86),
+    ]
+    assert encode_pieces(gpt2_ranks, []) == []
+
+
+def test_merge_ids_is_the_merge_loop_without_the_whole_piece_lookup():
+    # "abcd" is a token no merge makes: "bc" goes first, and neither "abc" nor "bcd" is a token
+    ranks = {b"a": 0, b"b": 1, b"c": 2, b"d": 3, b"bc": 4, b"ab": 5, b"cd": 6, b"abcd": 7}
+    assert encode_piece(ranks, b"abcd") == [7]
+    assert merge_ids(ranks, b"abcd") == [0, 4, 3]
+    assert encode_pieces(ranks, [b"abcd", b"abab", b"dabcd"]) == [(7,), (5, 5), (3, 0, 4, 3)]
+
+
+def test_a_vocabulary_without_a_byte_is_a_value_error_in_a_batch_too():
+    ranks = {b"a": 0, b"b": 1}
+    with pytest.raises(ValueError, match="all 256 single bytes"):
+        encode_pieces(ranks, [b"a", b"abc"])
+    with pytest.raises(ValueError, match="all 256 single bytes"):
+        encode_pieces(ranks, [b"c" * (LONG_PIECE + 1)])
+
+
+def test_ids_known_answer(gpt2_ranks):
+    pieces = ["hello", " world"] * 200 + ["helloqqqq"]
+    assert len(pieces) >= encoding.FILL_MIN_PIECES
+    assert PieceCache(gpt2_ranks).ids(pieces) == [31373, 995] * 200 + [31373, 38227, 38227]
+
+
+# --- the batch against one piece at a time -------------------------------------------------------
+
+
+def test_encode_pieces_agrees_with_encode_piece_on_random_bytes(gpt2_ranks):
+    rng = random.Random(0)
+    pieces = [rng.randbytes(rng.choice([1, 2, 3, 5, 8, 20, LONG_PIECE - 1, LONG_PIECE, 300])) for _ in range(600)]
+    pieces += [b" the", b"hello"]  # whole tokens
+    assert encode_pieces(gpt2_ranks, pieces) == [tuple(encode_piece(gpt2_ranks, p)) for p in pieces]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base"])
+def test_a_cold_base64_blob_matches_tiktoken(name):
+    ref = tiktoken_encoding(name)
+    blob = base64.b64encode(random.Random(1).randbytes(60_000)).decode("ascii")
+    enc = npllm.get_encoding(name)
+    fresh = npllm.Encoding(name, pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens={})
+    assert fresh.encode_ordinary(blob) == ref.encode_ordinary(blob)
+    assert fresh.encode_ordinary(blob) == ref.encode_ordinary(blob)  # warm: from the cache
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base"])
+def test_a_cold_pass_over_shakespeare_matches_tiktoken(name, shakespeare_text):
+    ref = tiktoken_encoding(name)
+    text = shakespeare_text[:300_000]
+    enc = npllm.get_encoding(name)
+    fresh = npllm.Encoding(name, pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens={})
+    expected = ref.encode_ordinary(text)
+    assert fresh.encode_ordinary(text) == expected  # cold: the batch
+    assert fresh.encode_ordinary(text) == expected  # second pass: words admitted
+    assert fresh.encode_ordinary(text) == expected  # warm
+
+
+def test_windows_and_a_small_budget(gpt2_ranks, monkeypatch):
+    monkeypatch.setattr(encoding, "FILL_WINDOW", 50)
+    rng = random.Random(2)
+    pieces = [" " + "".join(rng.choices("abcdefghijklmnop", k=rng.randint(1, 12))) for _ in range(2000)]
+    for max_bytes in (2_000, 20_000, 10**9):  # a window larger than the budget, a few windows, no limit
+        cache = PieceCache(gpt2_ranks, max_bytes=max_bytes)
+        assert cache.ids(pieces) == plain_ids(PieceCache(gpt2_ranks), pieces)
+        assert cache.nbytes <= max_bytes
+        assert cache.ids(pieces) == plain_ids(PieceCache(gpt2_ranks), pieces)  # again, over what was kept
+
+
+def test_a_long_piece_is_merged_once_and_not_kept(gpt2_ranks, monkeypatch):
+    calls = []
+    real = encoding.encode_piece
+    monkeypatch.setattr(encoding, "encode_piece", lambda ranks, piece: calls.append(piece) or real(ranks, piece))
+    long_piece = "q" * (MAX_CACHED_PIECE + 1)
+    pieces = [" the", " cat"] * 200 + [long_piece]
+    expected = plain_ids(PieceCache(gpt2_ranks), pieces)
+    calls.clear()
+    cache = PieceCache(gpt2_ranks)
+    assert cache.ids(pieces) == expected
+    assert calls == [long_piece.encode()]  # by __missing__, the one time; the short ones in the batch
+    assert long_piece not in cache and " cat" in cache
+
+
+def test_a_warm_list_runs_no_batch(gpt2_ranks, monkeypatch):
+    cache = PieceCache(gpt2_ranks)
+    pieces = [" the", " cat", " sat"] * 200
+    cache.ids(pieces)
+    monkeypatch.setattr(encoding, "encode_pieces", lambda *args: pytest.fail("no batch for a warm text"))
+    assert cache.ids(pieces) == [262, 3797, 3332] * 200
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_left_as_it_was(gpt2_ranks, enabled):
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        cache = PieceCache(gpt2_ranks)
+        cache.ids([f" word{k}" for k in range(500)])
+        assert gc.isenabled() == enabled
+        with pytest.raises(UnicodeEncodeError):  # a lone surrogate, as in the per-piece way
+            cache.ids([f" x{k}" for k in range(500)] + ["\ud800"])
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_lone_surrogates_are_replaced_as_before(gpt2):
+    text = " ".join(f"w{k}" for k in range(400)) + " a\ud800b"
+    fresh = npllm.Encoding("gpt2", pat_str=gpt2.pat_str, mergeable_ranks=gpt2.mergeable_ranks, special_tokens={})
+    assert fresh.encode_ordinary(text) == gpt2.encode_ordinary(text.replace("\ud800", "\ufffd"))
+
+
+# --- hypothesis ----------------------------------------------------------------------------------
+
+SMALL_RANKS = {bytes([b]): b for b in range(256)} | {  # ties and overlaps are common on "ab "
+    token: 256 + k
+    for k, token in enumerate([b"ab", b"ba", b"aa", b"aba", b"abab", b"bb", b" a", b" ab", b"aab", b"bab"])
+}
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(st.lists(st.text("ab ", min_size=1, max_size=12), min_size=0, max_size=700))
+def test_ids_agrees_with_the_plain_way_and_the_reference(pieces):
+    def reference(piece: bytes) -> list[int]:  # encode_piece's rule: a whole token first, else the merge loop
+        if piece in SMALL_RANKS:
+            return [SMALL_RANKS[piece]]
+        return [SMALL_RANKS[part] for part in merge_reference(SMALL_RANKS, piece)]
+
+    cache = PieceCache(SMALL_RANKS, max_bytes=5_000)
+    expected = [i for p in pieces for i in reference(p.encode())]
+    assert cache.ids(pieces) == expected == plain_ids(PieceCache(SMALL_RANKS), pieces)
+    assert cache.nbytes <= 5_000
+    assert cache.ids(pieces) == expected  # again, over what was kept
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), min_size=0, max_size=3000))
+def test_a_cold_encoding_agrees_with_a_warm_one(gpt2, text):
+    fresh = npllm.Encoding("gpt2", pat_str=gpt2.pat_str, mergeable_ranks=gpt2.mergeable_ranks, special_tokens={})
+    assert fresh.encode_ordinary(text) == gpt2.encode_ordinary(text)
+
+
+def test_a_word_cache_remembers_only_short_words_as_seen():
+    from npllm.bpe.spaced import MAX_CACHED_CHARS, SpacedChunkCache
+
+    cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
+    long_word = "x" * (MAX_CACHED_CHARS + 1)
+    assert not cache.admit(["a", "b"]) and cache.seen_once == {"a", "b"}  # all short: one update in C
+    assert cache.admit(["a", long_word]) and cache.seen_once == {"a", "b"} and cache["a"] == (1,)
+    assert not cache.admit([long_word]) and long_word not in cache
