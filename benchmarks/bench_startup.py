@@ -1,7 +1,7 @@
 """Startup: what a short script or a command-line call pays before its first token.
 
 Each figure is one fresh `python -c` process (so nothing is cached in the interpreter), timed
-from the parent by wall clock, interleaved npllm / tiktoken, median of the runs:
+from the parent by wall clock, npllm's and tiktoken's in turn, median of the runs:
 
 - `import npllm` against `import tiktoken` (the interpreter's own start, `python -c pass`, is
   measured too and subtracted from both, so the row compares the imports alone).
@@ -28,14 +28,14 @@ The child processes are what a user gets after `pip install`:
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchmarks.common import Result, progress, summarize
+from benchmarks.common import Result, interleaved, not_installed, progress, summarize
 from npllm import data
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
@@ -45,43 +45,14 @@ IMPORT_TARGET = 2.0  # import npllm / import tiktoken (issue: at most 2x)
 FIRST_ENCODE_TARGET = 1.0  # get_encoding + first encode, npllm / tiktoken
 
 
-def run(quick: bool, profile: bool) -> list[Result]:
+def run(quick: bool) -> list[Result]:
     repeat = (QUICK if quick else FULL)["repeat"]
-    env = _child_env()
-    rows = [_import_row(env, repeat), _importtime_import_row(env, repeat)]
-    for name in ENCODINGS:
-        rows.append(_first_encode_row(name, env, repeat))
-    rows.append(_importtime_first_encode_row("cl100k_base", env, repeat))
+    env, why = _child_env(), not_installed("tiktoken")
+    rows = [_import_row(env, repeat, why), _importtime_import_row(env, repeat, why)]
+    rows += [_first_encode_row(name, env, repeat, why) for name in ENCODINGS]
+    rows.append(_importtime_first_encode_row("cl100k_base", env, repeat, why))
     rows.append(_size_row())
     return rows
-
-
-# --- one process per run --------------------------------------------------------------------------
-
-
-def _seconds(code: str, env: dict) -> float:
-    """Wall-clock seconds of `python -c code` in a fresh process."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
-def _interleaved(codes: dict[str, str], env: dict, repeat: int) -> dict[str, dict]:
-    """{label: timeit-style figures}, the processes started in turn, one warm-up round first
-    (it fills the OS's file cache, as any second run of a script finds it)."""
-    runs = {label: [] for label in codes}
-    for i in range(repeat + 1):
-        for label, code in codes.items():
-            seconds = _seconds(code, env)
-            if i > 0:
-                runs[label].append(seconds)
-    return {label: summarize(r) for label, r in runs.items()}
-
-
-def _tiktoken_available(env: dict) -> str:
-    """ "" when tiktoken imports in a child process, else why not."""
-    done = subprocess.run([sys.executable, "-c", "import tiktoken"], env=env, capture_output=True, text=True)
-    return "" if done.returncode == 0 else "tiktoken is not installed"
 
 
 def _child_env() -> dict:
@@ -96,109 +67,107 @@ def _child_env() -> dict:
     return env
 
 
-def _minus(stats: dict, seconds: float) -> dict:
-    runs = [max(r - seconds, 1e-6) for r in stats["runs"]]
-    return summarize(runs)
+def _processes(codes: dict[str, str], env: dict, repeat: int) -> dict[str, dict]:
+    """{label: seconds figures} of `python -c code`, a fresh process per run, the codes in turn; one
+    warm-up round first (it fills the OS's file cache, as any second run of a script finds it)."""
+    run_one = functools.partial(subprocess.run, env=env, check=True, stdout=subprocess.DEVNULL)
+    calls = {label: functools.partial(run_one, [sys.executable, "-c", code]) for label, code in codes.items()}
+    return interleaved(calls, repeat, warmup=1)
 
 
 # --- the rows ------------------------------------------------------------------------------------------
 
 
-def _import_row(env: dict, repeat: int) -> Result:
+def _import_row(env: dict, repeat: int, why: str | None) -> Result:
     progress("startup: import npllm / import tiktoken")
-    why = _tiktoken_available(env)
-    codes = {"python": "pass", "npllm": "import npllm"}
-    if not why:
-        codes["tiktoken"] = "import tiktoken"
-    figures = _interleaved(codes, env, repeat)
+    codes = {"python": "pass", "npllm": "import npllm"} | ({} if why else {"tiktoken": "import tiktoken"})
+    figures = _processes(codes, env, repeat)
     interpreter = figures["python"]["median"]
     note = f"the interpreter's own start ({interpreter * 1e3:.0f} ms) subtracted from both"
     if figures["npllm"]["median"] - interpreter < 1e-3:
         note += "; npllm's import is within the noise of that subtraction: see the -X importtime row"
-    return Result(
-        name="import npllm",
-        npllm=_minus(figures["npllm"], interpreter),
-        baseline="import tiktoken" if not why else f"import tiktoken (skipped: {why})",
-        baseline_figure=_minus(figures["tiktoken"], interpreter) if not why else None,
-        note=note,
-        target=IMPORT_TARGET,
-    )
+    ours, theirs = (_minus(figures.get(k), interpreter) for k in ("npllm", "tiktoken"))
+    return Result("import npllm", ours, "import tiktoken", theirs, note=note, target=IMPORT_TARGET, skipped=why)
 
 
-def _first_encode_row(name: str, env: dict, repeat: int) -> Result:
+def _minus(figure: dict | None, seconds: float) -> dict | None:
+    return figure and summarize([max(r - seconds, 1e-6) for r in figure["runs"]])
+
+
+def _first_encode_row(name: str, env: dict, repeat: int, why: str | None) -> Result:
     progress(f"startup: get_encoding({name!r}) + first encode")
-    why = _tiktoken_available(env)
     call = f"get_encoding({name!r}).encode('hello world')"
-    codes = {"npllm": f"import npllm; npllm.{call}"}
-    if not why:
-        codes["tiktoken"] = f"import tiktoken; tiktoken.{call}"
-    figures = _interleaved(codes, env, repeat)
+    codes = {"npllm": f"import npllm; npllm.{call}"} | (
+        {} if why else {"tiktoken": f"import tiktoken; tiktoken.{call}"}
+    )
+    figures = _processes(codes, env, repeat)
     rank_file = data.REBUILT_FROM.get("gpt2/vocab.bpe") if name == "gpt2" else f"{name}.tiktoken"
     packed = (data.bundled_dir() / f"{rank_file}.gz").stat().st_size
+    note = f"whole process, interpreter start included; npllm reads {rank_file}.gz ({packed / 1e6:.2f} MB)"
+    note += " from the package"
     return Result(
-        name=f"import + get_encoding + first encode, {name}",
-        npllm=figures["npllm"],
-        baseline="tiktoken, vocabulary in its cache" if not why else f"tiktoken (skipped: {why})",
-        baseline_figure=figures.get("tiktoken"),
-        note=f"whole process, interpreter start included; npllm reads {rank_file}.gz ({packed / 1e6:.2f} MB) from the package",
+        f"import + get_encoding + first encode, {name}",
+        figures["npllm"],
+        "tiktoken, vocabulary in its cache",
+        figures.get("tiktoken"),
+        note=note,
         target=FIRST_ENCODE_TARGET,
+        skipped=why,
     )
 
 
 def _size_row() -> Result:
     """Bytes, not seconds: the bundled vocabularies against the published files."""
-    packed = sum(p.stat().st_size for p in data.bundled_dir().glob("*.gz"))
-    published = sum(len(data.read_bytes(p.name[: -len(".gz")])) for p in data.bundled_dir().glob("*.gz"))
-    names = ", ".join(sorted(p.name for p in data.bundled_dir().glob("*.gz")))
+    bundled = sorted(data.bundled_dir().glob("*.gz"))
+    packed = sum(p.stat().st_size for p in bundled)
+    published = sum(len(data.read_bytes(p.name[: -len(".gz")])) for p in bundled)
+    note = f"gzip -9 of {', '.join(p.name for p in bundled)}; GPT-2's encoder.json + vocab.bpe are rebuilt from "
+    note += "r50k_base, not shipped"
+    name = "bundled vocabularies, bytes in the package"
     return Result(
-        name="bundled vocabularies, bytes in the package",
-        npllm=summarize([packed / 1e6]),
-        baseline="the published .tiktoken files",
-        baseline_figure=summarize([published / 1e6]),
-        unit="MB",
-        note=f"gzip -9 of {names}; GPT-2's encoder.json + vocab.bpe are rebuilt from r50k_base, not shipped",
+        name, summarize([packed / 1e6]), "the published .tiktoken files", summarize([published / 1e6]), "MB", note
     )
 
 
-def _importtime_import_row(env: dict, repeat: int) -> Result:
+def _importtime_import_row(env: dict, repeat: int, why: str | None) -> Result:
     progress("startup: python -X importtime, import npllm / import tiktoken")
-    why = _tiktoken_available(env)
     npllm_runs, tiktoken_runs = [], []
-    for i in range(repeat + 1):  # the first round untimed, as in _interleaved
+    for i in range(repeat + 1):  # the first round untimed, as in _processes
         log = _importtime("import npllm", env)
-        ref_log = _importtime("import tiktoken", env) if not why else []
+        ref_log = [] if why else _importtime("import tiktoken", env)
         if i > 0:
             npllm_runs.append(sum(seconds for _, seconds, name in log if name == "npllm"))
             tiktoken_runs += [seconds for _, seconds, name in ref_log if name == "tiktoken"]
     return Result(
-        name="import npllm, python -X importtime",
-        npllm=summarize(npllm_runs),
-        baseline="import tiktoken, python -X importtime" if not why else f"import tiktoken (skipped: {why})",
-        baseline_figure=summarize(tiktoken_runs) if tiktoken_runs else None,
+        "import npllm, python -X importtime",
+        summarize(npllm_runs),
+        "import tiktoken, python -X importtime",
+        summarize(tiktoken_runs) if tiktoken_runs else None,
         note="cumulative time of the package's own import line; " + _slowest_inside(log, "npllm"),
         target=IMPORT_TARGET,
+        skipped=why,
     )
 
 
-def _importtime_first_encode_row(name: str, env: dict, repeat: int) -> Result:
+def _importtime_first_encode_row(name: str, env: dict, repeat: int, why: str | None) -> Result:
     progress(f"startup: python -X importtime, imports of get_encoding({name!r}) + first encode")
-    why = _tiktoken_available(env)
     call = f"get_encoding({name!r}).encode('hello world')"
     npllm_runs, tiktoken_runs = [], []
     for i in range(repeat + 1):  # the first round untimed
         imported = _top_level_after_site(_importtime(f"import npllm; npllm.{call}", env))
-        ref_imported = _top_level_after_site(_importtime(f"import tiktoken; tiktoken.{call}", env)) if not why else []
+        ref_imported = [] if why else _top_level_after_site(_importtime(f"import tiktoken; tiktoken.{call}", env))
         if i > 0:
             npllm_runs.append(sum(seconds for _, seconds in imported))
             if ref_imported:
                 tiktoken_runs.append(sum(seconds for _, seconds in ref_imported))
-    modules = [name for name, _ in imported]
+    modules = ", ".join(module for module, _ in imported)
     return Result(
-        name=f"imports of import + get_encoding + first encode, {name}, python -X importtime",
-        npllm=summarize(npllm_runs),
-        baseline="tiktoken's, python -X importtime" if not why else f"tiktoken (skipped: {why})",
-        baseline_figure=summarize(tiktoken_runs) if tiktoken_runs else None,
-        note="no target: the share of the first-encode row that is imports; npllm imports " + ", ".join(modules),
+        f"imports of import + get_encoding + first encode, {name}, python -X importtime",
+        summarize(npllm_runs),
+        "tiktoken's, python -X importtime",
+        summarize(tiktoken_runs) if tiktoken_runs else None,
+        note=f"no target: the share of the first-encode row that is imports; npllm imports {modules}",
+        skipped=why,
     )
 
 

@@ -23,12 +23,11 @@ baseline was skipped.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 
 import npllm
-from benchmarks.common import MB, Result, progress, scale, timeit
+from benchmarks.common import MB, Result, optional, progress, scale, timeit
 from npllm import data
 from npllm.bpe.patterns import GPT2_PATTERN
 from npllm.bpe.train import count_pieces, learn_merges
@@ -54,7 +53,7 @@ FULL = Sizes(5, (512, 1024, 4096, 8192), True, 40, 3, 270)
 QUICK = Sizes(3, (TARGET_VOCAB,), False, 12, 1, 264)
 
 
-def run(quick: bool, profile: bool) -> list[Result]:
+def run(quick: bool) -> list[Result]:
     tokenizers, hf_why = _import_tokenizers()  # first: it sets RAYON_NUM_THREADS before the import
     sizes = QUICK if quick else FULL
     text = data.path("tinyshakespeare.txt").read_text(encoding="utf-8")
@@ -94,9 +93,7 @@ def _train_rows(text, tokenizers, hf_why, sizes) -> list[Result]:
             f"count_pieces alone {pieces['median']:.2f} s",
         ]
         hf_figure = None
-        if tokenizers is None:
-            notes.append(f"skipped: {hf_why}")
-        else:
+        if tokenizers is not None:
             wall, cpu = time.perf_counter(), time.process_time()
             hf_figure, tok = _timeit_keeping(lambda v=vocab_size: _hf_train(tokenizers, text, v), sizes.repeat)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -106,8 +103,6 @@ def _train_rows(text, tokenizers, hf_why, sizes) -> list[Result]:
             if sizes.hf_compression:
                 notes.append(f"HF {text_bytes / len(tok.encode(text).ids):.3f} bytes/token")
             notes.append(f"HF CPU/wall {cpu / wall:.2f}")
-            if hf_why:
-                notes.append(hf_why)
         rows.append(
             Result(
                 f"train_bpe, vocab {vocab_size:,}, {label}",
@@ -116,6 +111,7 @@ def _train_rows(text, tokenizers, hf_why, sizes) -> list[Result]:
                 hf_figure,
                 target=HF_TARGET if vocab_size == TARGET_VOCAB else None,
                 note="; ".join(notes),
+                skipped=hf_why,
                 profile=(lambda: lambda: npllm.train_bpe(text, PROFILE_VOCAB)) if vocab_size == PROFILE_VOCAB else None,
             )
         )
@@ -186,7 +182,8 @@ def _educational_row(sizes) -> Result:
     verdict = data.path("the-verdict.txt").read_text(encoding="utf-8")
     name = f"train_bpe, vocab {vocab_size}, the-verdict.txt ({len(verdict.encode('utf-8')) / 1000:.0f} KB)"
     baseline = "tiktoken._educational.bpe_train"
-    bpe_train, why = _import_educational()
+    educational, why = optional("tiktoken._educational")
+    bpe_train = educational.bpe_train if educational else None
     if bpe_train is not None:
         progress(f"train: vs tiktoken._educational.bpe_train, vocab {vocab_size}")
         ours = npllm.train_bpe(verdict, vocab_size).mergeable_ranks
@@ -199,11 +196,10 @@ def _educational_row(sizes) -> Result:
                 f"(npllm {len(ours)} tokens, tiktoken {len(theirs)})"
             )
     figure = timeit(lambda: npllm.train_bpe(verdict, vocab_size), sizes.repeat)
-    ref = None
-    if bpe_train is not None:
-        ref = timeit(lambda: bpe_train(verdict, vocab_size, GPT2_PATTERN, visualise=None), sizes.repeat)
-    note = f"ranks checked identical; {vocab_size - 256} merges" if bpe_train else f"skipped: {why}"
-    return Result(name, figure, baseline, ref, note=note)
+    if bpe_train is None:
+        return Result(name, figure, baseline, None, note=f"{vocab_size - 256} merges", skipped=why)
+    ref = timeit(lambda: bpe_train(verdict, vocab_size, GPT2_PATTERN, visualise=None), sizes.repeat)
+    return Result(name, figure, baseline, ref, note=f"ranks checked identical; {vocab_size - 256} merges")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -217,26 +213,8 @@ def _timeit_keeping(fn, repeat: int):
 
 
 def _import_tokenizers():
-    """(tokenizers, note) or (None, why not). Sets RAYON_NUM_THREADS=1 first: HF on one thread."""
-    imported_before = "tokenizers" in sys.modules
-    threads_before = os.environ.get("RAYON_NUM_THREADS")
+    """(tokenizers, None) or (None, why not), with RAYON_NUM_THREADS=1 set first: HF on one thread.
+    tokenizers reads it when imported; nothing imports it before this module runs (machine_info
+    only reads its version)."""
     os.environ["RAYON_NUM_THREADS"] = "1"
-    try:
-        import tokenizers
-    except ImportError:
-        return None, "tokenizers not installed"
-    if imported_before and threads_before != "1":
-        return tokenizers, (
-            f"tokenizers was imported before RAYON_NUM_THREADS=1 was set (it was {threads_before!r}): "
-            f"HF may use more than one thread, see CPU/wall"
-        )
-    return tokenizers, ""
-
-
-def _import_educational():
-    try:
-        from tiktoken._educational import bpe_train
-    except ImportError as e:
-        why = "tiktoken not installed" if e.name == "tiktoken" else f"tiktoken has no _educational.bpe_train ({e})"
-        return None, why
-    return bpe_train, ""
+    return optional("tokenizers")

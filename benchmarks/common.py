@@ -1,15 +1,17 @@
-"""What every benchmark shares: a timer, the machine's description, one result row, writers.
+"""What every benchmark shares: timing, the optional peers, memory, one result row, the report.
 
-- `timeit(fn)`: wall-clock seconds of `fn()` over a few runs -> `summarize(runs)`:
-  {median, min, max, runs}. The spread reported beside every median is min-max of the runs.
-- `machine_info()`: the date, CPU, cores (all and usable), platform, Python, NumPy and its
-  BLAS, and the version of every optional peer (or "not installed"), none of them imported.
-- `Result`: one table row, npllm's figure against a baseline's, with their ratio.
-- `skipped(results)`: the rows whose baseline could not run, and why.
+- `timeit(fn)`, `interleaved({name: fn})`: wall-clock seconds over a few runs, each figure
+  `summarize(runs)` = {median, min, max, runs}. The spread beside every median is min-max.
+- `optional("torch")`: (the module, None), or (None, why it is missing): the one way a
+  benchmark imports a peer it can do without (`not_installed` only looks for it).
+  `torch_one_thread()` sets torch up for timing.
+- `traced_peak(fn)`: the peak memory NumPy and Python allocate while `fn()` runs (tracemalloc);
+  `run_process(cmd)`: a child process's output, wall time and the peak memory of its tree.
+- `machine_info()`: the date, CPU, cores, platform, Python, NumPy and its BLAS, and each
+  optional peer's version, none of them imported.
+- `Result`: one table row, npllm's figure against a baseline's, their ratio, and `skipped`:
+  why the baseline did not run, or None. `skipped_rows(results)` lists them.
 - `markdown_table`, `write_markdown`, `write_json`: the report.
-
-What this leaves out: statistics beyond median and min-max, plotting (`__main__.py` does
-the optional chart), and any knowledge of what is being timed.
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import importlib
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
 import pathlib
 import platform
-import re
 import statistics
+import subprocess
 import sys
+import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+REPO = pathlib.Path(__file__).resolve().parent.parent  # the repository: benchmarks/ and npllm/
 MB = 1_000_000  # bytes; "seconds per MB" means per million bytes of UTF-8
 SPREAD = "min-max of the timed runs"  # what the parentheses beside every median hold
 
@@ -38,23 +45,43 @@ PEERS = {
     "tiktoken": "the encoding and educational-trainer baselines",
     "torch": "the loader and embedding baselines",
     "tokenizers": "the HF trainer baseline",
-    "matplotlib": "the chart of the ratios",
+    "matplotlib": "the chart of the ratios (--investigate)",
 }
+
+
+def progress(message: str) -> None:
+    """One line of progress on stderr (stdout is kept for the final table)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- optional peers --------------------------------------------------------------------------
+
+
+def optional(name: str):
+    """(module, None) when `name` imports, else (None, why not), the reason a skipped row gives:
+    optional("torch") -> (<module 'torch'>, None), or (None, "torch not installed")."""
+    try:
+        return importlib.import_module(name), None
+    except ImportError as e:
+        return None, not_installed(name) or f"{name} failed to import ({e})"
+
+
+def not_installed(name: str) -> str | None:
+    """ "torch not installed" when `name`'s package cannot be found, else None; imports nothing.
+    For a peer that runs in a child process, or that must not be imported yet (tokenizers reads
+    RAYON_NUM_THREADS when imported)."""
+    package = name.partition(".")[0]
+    return None if importlib.util.find_spec(package) else f"{package} not installed"
 
 
 @contextlib.contextmanager
 def torch_one_thread():
-    """Yield (torch, "") with torch on one thread, or (None, why not) when it is not installed.
+    """Yield (torch, None) with torch on one thread, or (None, why not).
 
     The objects alive now are frozen out of the garbage collector meanwhile: with torch's
     ~150,000 objects, each untimed gc.collect in timeit would take ~0.1 s. Both undone on exit.
     """
-    try:
-        import torch
-    except ImportError:
-        torch, why_not = None, "torch not installed"
-    else:
-        why_not = ""
+    torch, why_not = optional("torch")
     threads = torch.get_num_threads() if torch else None
     gc.collect()
     gc.freeze()
@@ -85,11 +112,6 @@ def tiktoken_offline() -> None:
     os.environ["TIKTOKEN_CACHE_DIR"] = folder
 
 
-def progress(message: str) -> None:
-    """One line of progress on stderr (stdout is kept for the final table)."""
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- timing ----------------------------------------------------------------------------------
 
 
@@ -98,22 +120,41 @@ def timeit(fn: Callable, repeat: int = 5, warmup: int = 1, *, setup: Callable | 
 
     With `setup`, each run (warm-up runs too) first calls `setup()` untimed and times
     `fn(setup())`: how a cold run gets a fresh object without paying for building it.
-    The garbage collector runs before each run, not during it, and whatever `fn` returns is
-    freed after the clock stops. {"median": 0.25, "min": 0.24, "max": 0.27, "runs": [...]}
+    {"median": 0.25, "min": 0.24, "max": 0.27, "runs": [...]}
     """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
-    runs = []  # seconds of each timed run, in order
+    runs = [_one_run(fn, setup) for _ in range(warmup + repeat)]
+    return summarize(runs[warmup:])
+
+
+def interleaved(fns: dict[str, Callable], repeat: int, warmup: int = 1) -> dict[str, dict]:
+    """Seconds of each fn, run in turn, one run each per round: {name: figures as timeit gives}.
+
+    Every side sees the same moments of the machine's load. After the warm-up rounds whatever
+    they created (torch imports modules on its first backward) is frozen out of the collector.
+    """
+    runs = {name: [] for name in fns}  # name -> seconds of its timed runs
     for i in range(warmup + repeat):
-        arg = setup() if setup is not None else None
-        gc.collect()
-        start = time.perf_counter()
-        out = fn(arg) if setup is not None else fn()
-        seconds = time.perf_counter() - start
-        del out, arg
-        if i >= warmup:
-            runs.append(seconds)
-    return summarize(runs)
+        if i == warmup:
+            gc.freeze()
+        for name, fn in fns.items():
+            seconds = _one_run(fn)
+            if i >= warmup:
+                runs[name].append(seconds)
+    return {name: summarize(r) for name, r in runs.items()}
+
+
+def _one_run(fn: Callable, setup: Callable | None = None) -> float:
+    """Seconds of one call; the garbage collector runs before it, and what it returns is freed
+    after the clock stops."""
+    arg = setup() if setup is not None else None
+    gc.collect()
+    start = time.perf_counter()
+    out = fn(arg) if setup is not None else fn()
+    seconds = time.perf_counter() - start
+    del out, arg
+    return seconds
 
 
 def summarize(runs: list[float]) -> dict:
@@ -127,12 +168,78 @@ def summarize(runs: list[float]) -> dict:
 
 def scale(stats: dict, factor: float) -> dict:
     """The same figures times `factor`, e.g. seconds -> seconds per MB. {"median": 2} * 0.5 -> {"median": 1}"""
-    return {
-        "median": stats["median"] * factor,
-        "min": stats["min"] * factor,
-        "max": stats["max"] * factor,
-        "runs": [r * factor for r in stats["runs"]],
-    }
+    return summarize([r * factor for r in stats["runs"]])
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def traced_peak(fn: Callable):
+    """(what fn() returned, MB at the peak of what it allocated while running, tracemalloc).
+
+    NumPy reports its buffers to tracemalloc, so arrays count; torch's buffers do not.
+    """
+    gc.collect()
+    tracemalloc.start()
+    try:
+        out = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return out, peak / MB
+
+
+def run_process(cmd: list[str], extra_env: dict | None = None) -> tuple[str, float, float]:
+    """Run `cmd` to its end: (its stdout, wall seconds, peak MB of it and its children).
+
+    The child sees this process's environment, `extra_env`, and the repository first on
+    PYTHONPATH (so `python -c "from benchmarks..."` and `python -m npllm` find this checkout).
+    The memory is sampled every 10 ms: the sum over the process tree of each process's PSS
+    (its resident pages, one shared by k processes counted 1/k in each, so a forked worker's
+    pages shared with its parent count once). 0 without Linux's /proc.
+    """
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, **(extra_env or {})}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], tree_memory(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {proc.returncode}): {err[-1000:]}")
+    return out, seconds, peak[0] / MB
+
+
+def tree_memory(pid: int) -> int:
+    """Bytes of `pid` and all its descendants: each one's PSS (else RSS), from /proc; 0 elsewhere."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += _process_memory(p)
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _process_memory(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 # --- the machine -----------------------------------------------------------------------------
@@ -144,6 +251,10 @@ def machine_info() -> dict:
     No optional peer is imported to learn its version (importing `tokenizers` before
     bench_train sets RAYON_NUM_THREADS would give HF every core), so this is cheap.
     """
+    import numpy
+
+    import npllm
+
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
@@ -154,18 +265,12 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "load average at start": load_average(),  # other work on the machine skews the figures
+        "npllm": getattr(npllm, "__version__", "unknown"),
+        "numpy": numpy.__version__,
+        **blas_info(numpy),
+        "regex": package_version("regex"),
     }
-    import numpy
-
-    import npllm
-
-    info["npllm"] = getattr(npllm, "__version__", "unknown")
-    info["numpy"] = numpy.__version__
-    info.update(blas_info(numpy))
-    info["regex"] = package_version("regex")
-    for name in PEERS:
-        info[name] = package_version(name)
-    return info
+    return info | {name: package_version(name) for name in PEERS}
 
 
 def load_average() -> str:
@@ -215,8 +320,8 @@ def blas_info(numpy) -> dict:
     except Exception:  # older NumPy (no mode=), or a layout this does not know
         info["blas"] = _old_numpy_blas(numpy)
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    threads = {k: os.environ[k] for k in names if k in os.environ}  # variable -> value, those set
-    info["blas threads (environment)"] = ", ".join(f"{k}={v}" for k, v in threads.items()) or "not set (BLAS default)"
+    threads = ", ".join(f"{k}={os.environ[k]}" for k in names if k in os.environ)
+    info["blas threads (environment)"] = threads or "not set (BLAS default)"
     return info
 
 
@@ -238,9 +343,9 @@ class Result:
     """One hot path: npllm's figure, a baseline's, and npllm / baseline (lower is better for npllm).
 
     Figures are `timeit` dicts in `unit` (seconds unless the row says otherwise). A row whose
-    baseline could not run has `baseline_figure=None` and says why in `note`.
+    baseline could not run has `baseline_figure=None` and says why in `skipped`.
     `profile`, when given, is a zero-argument function that does any untimed preparation
-    (a fresh Encoding, say) and returns the zero-argument call to profile.
+    (a fresh Encoding, say) and returns the zero-argument call to profile (--profile).
     """
 
     name: str  # the hot path, e.g. "encode_ordinary warm, gpt2, tinyshakespeare"
@@ -250,6 +355,7 @@ class Result:
     unit: str = "s"
     note: str = ""
     target: float | None = None  # ratio npllm / baseline should be at most this
+    skipped: str | None = None  # why the baseline (or a part of the row) did not run; None: it ran
     profile: Callable[[], Callable[[], object]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -265,33 +371,15 @@ class Result:
         return self.ratio <= self.target
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "npllm": self.npllm,
-            "baseline": self.baseline,
-            "baseline_figure": self.baseline_figure,
-            "unit": self.unit,
-            "ratio": self.ratio,
-            "target": self.target,
-            "target_met": self.target_met,
-            "note": self.note,
-        }
+        names = ("name", "npllm", "baseline", "baseline_figure", "unit", "ratio", "target", "target_met")
+        return {name: getattr(self, name) for name in names} | {"note": self.note, "skipped": self.skipped}
 
 
-def skipped(results: list[Result]) -> list[str]:
-    """ "row: vs baseline: why" for each row whose baseline (or part of it) did not run.
-
-    A row is skipped when it names a baseline but has no figure for it, or its note says
-    "skipped: why" (the benchmarks write it so). [Result("warm", f, "tiktoken", None,
-    note="skipped: tiktoken not installed")] -> ["warm: vs tiktoken: tiktoken not installed"]
+def skipped_rows(results: list[Result]) -> list[str]:
+    """ "row: vs baseline: why" for each row with a `skipped` reason.
+    [Result("warm", f, "tiktoken", skipped="tiktoken not installed")] -> ["warm: vs tiktoken: tiktoken not installed"]
     """
-    out = []
-    for r in results:
-        reasons = re.findall(r"skipped: ([^;]+)", r.note)
-        if reasons or (r.baseline and r.baseline_figure is None):
-            why = "; ".join(reason.strip() for reason in reasons) or r.note or "no baseline figure"
-            out.append(f"{r.name}: vs {r.baseline or '-'}: {why}")
-    return out
+    return [f"{r.name}: vs {r.baseline or '-'}: {r.skipped}" for r in results if r.skipped]
 
 
 # --- writers ---------------------------------------------------------------------------------
@@ -340,38 +428,28 @@ def format_ratio(result: Result) -> str:
 
 def markdown_table(results: list[Result]) -> str:
     """One row per result: hot path, npllm median (min-max, runs), baseline, its figure, ratio, note."""
+    figure = "median (min-max, runs)"
     lines = [
-        "| hot path | npllm: median (min-max, runs) | baseline | baseline: median (min-max, runs) | ratio npllm/baseline | note |",
+        f"| hot path | npllm: {figure} | baseline | baseline: {figure} | ratio npllm/baseline | note |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        cells = [
-            r.name,
-            format_figure(r.npllm, r.unit),
-            r.baseline or "-",
-            format_figure(r.baseline_figure, r.unit),
-            format_ratio(r),
-            r.note,
-        ]
+        note = "; ".join(filter(None, [r.note, r.skipped and f"skipped: {r.skipped}"]))
+        figures = [format_figure(r.npllm, r.unit), r.baseline or "-", format_figure(r.baseline_figure, r.unit)]
+        cells = [r.name, *figures, format_ratio(r), note]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 
 def write_markdown(
-    path: pathlib.Path,
-    results: list[Result],
-    machine: dict,
-    *,
-    header: list[str] = (),
-    sections: list[str] = (),
+    path: pathlib.Path, results: list[Result], machine: dict, *, header: list[str] = (), sections: list[str] = ()
 ) -> str:
     """The report: a dated title, `header` lines, the machine, the table, then free-form `sections`."""
     date = str(machine.get("date", ""))[:16].replace("T", " ")  # "2026-11-27 14:27"
     parts = [f"# npllm benchmarks, {date}" if date else "# npllm benchmarks", ""]
     if header:
         parts += [*header, ""]
-    parts += ["## Machine", ""]
-    parts += [f"- {key}: {value}" for key, value in machine.items()]
+    parts += ["## Machine", "", *(f"- {key}: {value}" for key, value in machine.items())]
     parts += ["", "## Results", "", markdown_table(results), ""]
     for section in sections:
         parts += [section, ""]

@@ -2,9 +2,9 @@
 
 `python -m benchmarks` itself takes a minute even with --quick, so these check what it
 computes and writes instead: the median and spread, the ratio, the table, the machine
-section, the notes when an optional peer (torch, tokenizers, matplotlib) is missing, the
-flags, and that every benchmarks/bench_*.py has the `run(quick, profile)` the runner calls.
-They pass with or without the optional peers installed, and skip nothing.
+section, the skipped rows when an optional peer (torch, tokenizers, matplotlib) is missing,
+the memory helpers, the flags, and that every benchmarks/bench_*.py has the `run(quick)` the
+runner calls. They pass with or without the optional peers installed, and skip nothing.
 """
 
 import gc
@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -25,7 +26,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # bare `pytest` puts tests/ on sys.path, not the repository
 
 from benchmarks import __main__ as runner  # noqa: E402
-from benchmarks import common  # noqa: E402
+from benchmarks import common, investigate  # noqa: E402
 from benchmarks.common import Result  # noqa: E402
 
 MODULES = {
@@ -130,20 +131,64 @@ def test_write_markdown_and_json(tmp_path):
     assert doc["results"][0]["ratio"] == 0.5 and doc["results"][0]["npllm"]["runs"] == [1, 2, 3]
 
 
-def test_skipped_lists_each_row_whose_baseline_did_not_run():
+def test_a_skipped_row_says_why_in_its_own_field_and_in_the_table():
     results = [
         Result("warm", figure(1), "tiktoken", figure(2)),
-        Result("step", figure(1), "torch dense", None, note="skipped: torch not installed"),
-        Result("random", figure(1), "NumPy get_batch", figure(2), note="fine; torch version skipped: no torch"),
-        Result("trainer", figure(1), "HF", None),
+        Result("step", figure(1), "torch dense", None, note="interleaved", skipped="torch not installed"),
+        Result("random", figure(1), "NumPy get_batch", figure(2), skipped="torch version: torch not installed"),
         Result("bench_broken", None, note="FAILED: RuntimeError: boom"),  # a failure, reported as one
-        Result("LONG_PIECE threshold", None, note="keep it"),  # no baseline to skip
     ]
-    assert common.skipped(results) == [
+    assert common.skipped_rows(results) == [
         "step: vs torch dense: torch not installed",
-        "random: vs NumPy get_batch: no torch",
-        "trainer: vs HF: no baseline figure",
+        "random: vs NumPy get_batch: torch version: torch not installed",
     ]
+    lines = common.markdown_table(results).splitlines()
+    assert lines[3].endswith("| - | - | interleaved; skipped: torch not installed |")
+    assert lines[4].endswith("| 0.50x | skipped: torch version: torch not installed |")  # the ratio stays
+    assert results[1].to_dict()["skipped"] == "torch not installed" and results[0].to_dict()["skipped"] is None
+
+
+def test_optional_gives_the_module_or_why_not(monkeypatch):
+    assert common.optional("json") == (json, None)
+    assert common.optional("npllm_no_such_package") == (None, "npllm_no_such_package not installed")
+    assert common.optional("json.no_such_module")[1].startswith("json.no_such_module failed to import")
+    assert (
+        common.not_installed("json") is None
+        and common.not_installed("npllm_no_such.x") == "npllm_no_such not installed"
+    )
+    monkeypatch.setitem(sys.modules, "torch", None)  # None in sys.modules: "import torch" fails
+    assert common.optional("torch") == (None, "torch not installed")
+    with common.torch_one_thread() as (torch, why):
+        assert torch is None and why == "torch not installed"
+    assert gc.get_freeze_count() == 0
+
+
+# --- timing and memory -----------------------------------------------------------------------
+
+
+def test_interleaved_runs_each_function_once_per_round():
+    calls = []
+    figures = common.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeat=2, warmup=1)
+    gc.unfreeze()  # interleaved froze what the warm-up round left
+    assert calls == ["a", "b"] * 3
+    assert list(figures) == ["a", "b"] and all(len(f["runs"]) == 2 for f in figures.values())
+
+
+def test_traced_peak_sees_numpy_arrays_and_gives_back_the_result():
+    import numpy
+
+    out, peak_mb = common.traced_peak(lambda: numpy.ones(2_000_000).sum())  # a 16 MB temporary
+    assert out == 2_000_000 and 15 < peak_mb < 40
+
+
+def test_run_process_gives_the_output_time_and_memory_of_the_child():
+    code = "import os, time; held = b'x' * 50_000_000; time.sleep(0.2); print(os.environ['NPLLM_BENCH_TEST'])"
+    out, seconds, peak_mb = common.run_process([sys.executable, "-c", code], {"NPLLM_BENCH_TEST": "hello"})
+    assert out == "hello\n" and seconds >= 0.2
+    if pathlib.Path(f"/proc/{os.getpid()}/smaps_rollup").exists():  # Linux: the 50 MB it held was seen
+        assert 50 <= peak_mb < 500
+    with pytest.raises(RuntimeError, match="exit 3"):
+        common.run_process([sys.executable, "-c", "raise SystemExit(3)"])
 
 
 # --- the machine -----------------------------------------------------------------------------
@@ -194,7 +239,7 @@ def test_blas_info_copes_with_numpy_before_show_config_dicts():
     assert common.blas_info(older)["blas"] == "unknown (numpy 1.20.0 has no show_config(mode='dicts'))"
 
 
-# --- the chart -------------------------------------------------------------------------------
+# --- the chart (--investigate) --------------------------------------------------------------
 
 ROWS = [
     Result("encode warm", figure(1), "tiktoken", figure(2)),  # 0.5x
@@ -208,7 +253,7 @@ def test_chart_is_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatch, 
         monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules: "import matplotlib" fails
     stale = tmp_path / "latest.png"
     stale.write_bytes(b"an older run's chart")
-    assert runner.draw_chart(ROWS, stale) == "skipped, matplotlib not installed"
+    assert investigate.draw_chart(ROWS, stale) == "skipped, matplotlib not installed"
     assert not stale.exists()  # it would not match the new table
     assert "chart skipped: matplotlib not installed" in capsys.readouterr().err
 
@@ -218,39 +263,30 @@ def test_chart_draws_a_bar_per_ratio_from_the_line_at_one(tmp_path, monkeypatch)
     fig = figure_class.return_value
     fig.savefig.side_effect = lambda path, **kw: pathlib.Path(path).write_bytes(b"\x89PNG fake")
     ax = fig.add_subplot.return_value
-    fake = {  # module name -> attributes: the parts of matplotlib draw_chart imports
-        "matplotlib": {},
-        "matplotlib.backends": {},
-        "matplotlib.backends.backend_agg": {"FigureCanvasAgg": mock.MagicMock(name="FigureCanvasAgg")},
-        "matplotlib.figure": {"Figure": figure_class},
-        "matplotlib.ticker": {"FuncFormatter": mock.MagicMock(name="FuncFormatter")},
-    }
-    for name, attributes in fake.items():
+    for name, attributes in {"matplotlib": {}, "matplotlib.figure": {"Figure": figure_class}}.items():
         module = types.ModuleType(name)
         module.__dict__.update(attributes)
         monkeypatch.setitem(sys.modules, name, module)
 
     path = tmp_path / "latest.png"
-    assert runner.draw_chart(ROWS, path, title="2026-11-27, quick") == "latest.png"
+    assert investigate.draw_chart(ROWS, path, title="2026-11-27, quick") == "latest.png"
     y, widths = ax.barh.call_args.args
     assert y == [0, 1] and widths == [0.5, 2.0]  # |ratio - 1|, drawn from the line at 1
     assert ax.barh.call_args.kwargs["left"] == [0.5, 1.0]
     assert ax.barh.call_args.kwargs["color"] == ["tab:green", "tab:red"]  # npllm faster; target missed
-    ax.axvline.assert_called_once()
     assert ax.axvline.call_args.args == (1.0,)
     ax.set_xscale.assert_called_once_with("log")
     assert ax.set_yticklabels.call_args.args[0] == ["encode warm vs tiktoken", "encode cold vs tiktoken"]
-    assert runner._shorten("scatter-add rows: npllm.scatter 'sorted'", 30) == "scatter-add r...atter 'sorted'"
+    assert investigate._shorten("scatter-add rows: npllm.scatter 'sorted'", 30) == "scatter-add r...atter 'sorted'"
     texts = " ".join(str(c.args[2]) for c in ax.text.call_args_list)
     assert "0.50x" in texts and "3.00x (target missed)" in texts
-    assert "npllm faster" in texts and "baseline faster" in texts
     fig.savefig.assert_called_once()
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
 def test_chart_with_whatever_matplotlib_this_machine_has(tmp_path):
     path = tmp_path / "latest.png"
-    note = runner.draw_chart(ROWS, path)
+    note = investigate.draw_chart(ROWS, path)
     if importlib.util.find_spec("matplotlib") is None:
         assert note == "skipped, matplotlib not installed" and not path.exists()
     else:
@@ -262,10 +298,12 @@ def test_chart_with_whatever_matplotlib_this_machine_has(tmp_path):
 
 def test_flags_parse():
     args = runner.parse_args(["--quick", "--profile", "--only", "encode"])
-    assert args.quick and args.profile and args.modules == ["bench_encode"]
+    assert args.quick and args.profile and not args.investigate and args.modules == ["bench_encode"]
     assert runner.parse_args(["--only", "bench_train"]).modules == ["bench_train"]
+    assert runner.parse_args(["--only", "train", "--investigate"]).modules == ["bench_train", "investigate"]
     everything = runner.parse_args([])
     assert not everything.quick and not everything.profile and set(everything.modules) >= MODULES
+    assert "investigate" not in everything.modules  # experiments only when asked for
 
 
 def test_an_unknown_module_is_an_error_that_names_the_known_ones(capsys):
@@ -277,10 +315,12 @@ def test_an_unknown_module_is_an_error_that_names_the_known_ones(capsys):
 
 def test_every_bench_module_has_what_the_runner_calls():
     assert set(runner.discover()) >= MODULES
-    for name in runner.discover():
+    for name in [*runner.discover(), "investigate"]:
         module = importlib.import_module(f"benchmarks.{name}")
         assert module.__doc__, f"{name} has no docstring"
-        assert list(inspect.signature(module.run).parameters) == ["quick", "profile"], name
+        assert list(inspect.signature(module.run).parameters) == ["quick"], name
+    for name in runner.discover():
+        module = importlib.import_module(f"benchmarks.{name}")
         assert type(module.QUICK) is type(module.FULL), name  # the sizes of each mode, side by side
 
 
@@ -289,7 +329,7 @@ def test_benchmarks_import_no_optional_peer_until_they_run():
         "import json, sys\n"
         "import benchmarks.__main__, benchmarks.common\n"
         "from benchmarks.__main__ import discover\n"
-        "for name in discover(): __import__('benchmarks.' + name)\n"
+        "for name in discover() + ['investigate', 'embedding_steps', 'texts']: __import__('benchmarks.' + name)\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tokenizers', 'matplotlib'})))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -298,7 +338,7 @@ def test_benchmarks_import_no_optional_peer_until_they_run():
 
 
 def test_main_writes_every_figure_even_when_a_module_fails(tmp_path, monkeypatch, capsys):
-    def run(quick, profile):
+    def run(quick):
         return [
             Result(
                 "fast path",
@@ -307,17 +347,17 @@ def test_main_writes_every_figure_even_when_a_module_fails(tmp_path, monkeypatch
                 figure(4, 5, 6),
                 profile=lambda: lambda: sorted(range(1000), key=str),
             ),
-            Result("peer path", figure(1), "torch thing", None, note="skipped: torch not installed"),
+            Result("peer path", figure(1), "torch thing", None, skipped="torch not installed"),
         ]
 
-    def broken(quick, profile):
+    def broken(quick):
         raise RuntimeError("boom")
 
     monkeypatch.setitem(sys.modules, "benchmarks.bench_fake", types.SimpleNamespace(run=run))
     monkeypatch.setitem(sys.modules, "benchmarks.bench_broken", types.SimpleNamespace(run=broken))
     monkeypatch.setattr(runner, "discover", lambda: ["bench_broken", "bench_fake"])
     monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(runner, "draw_chart", lambda results, path, title="": "skipped, not in this test")
+    (tmp_path / "latest.png").write_bytes(b"an older run's chart")
 
     assert runner.main(["--quick", "--profile"]) == 1  # a module failed
     assert gc.get_freeze_count() == 0  # the runner froze the heap between modules, and let it go
@@ -328,7 +368,8 @@ def test_main_writes_every_figure_even_when_a_module_fails(tmp_path, monkeypatch
     assert "- mode: quick" in md and "bench_broken: RuntimeError: boom" in md
     assert "| fast path | 2 s (1-3, n=3) | slow twin | 5 s (4-6, n=3) | 0.40x |" in md
     assert "## Skipped\n\n- peer path: vs torch thing: torch not installed" in md
-    assert "## Profiles" in md and "### fast path" in md and "| cumtime s |" in md
+    assert "## Profiles" in md and "### fast path" in md and "cumtime" in md and "sorted" in md
+    assert "- chart: not drawn (--investigate draws it)" in md and not (tmp_path / "latest.png").exists()
     doc = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
     assert doc["mode"] == "quick" and list(doc["modules"]) == ["bench_broken", "bench_fake"]
     assert doc["failures"] == ["bench_broken: RuntimeError: boom"] and len(doc["skipped"]) == 1

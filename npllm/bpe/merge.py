@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from itertools import compress, repeat
 
 NO_RANK = sys.maxsize  # larger than any rank: "this pair is not a token"
-LONG_PIECE = 96  # bytes; from about here on the heap beats the list (benchmarks/bench_encode.py)
+LONG_PIECE = 96  # bytes; from about here on the heap beats the list (python -m benchmarks --investigate)
 BULK_PIECE = 4096  # bytes; from here on merge_long tries whole-rank NumPy passes first
 BYTE_PARTS = [bytes([b]) for b in range(256)]  # int -> the one-byte bytes object
 

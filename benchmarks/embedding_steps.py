@@ -1,0 +1,199 @@
+"""The embedding training step as a user of each library writes it, and the checks that the two agree.
+
+bench_embedding.py times these steps; `python -m benchmarks --investigate` times torch's again
+with huge pages. A `Mode` names one setup on each side:
+
+    npllm:  opt.zero_grad(); out = emb(ids); emb.backward(grad_out); opt.step()
+    torch:  opt.zero_grad(); out = model(ids); out.backward(grad_out); opt.step()
+
+`emb` is `npllm.GPTEmbedding(50257, 1024, 768, seed=0, sparse=...)`; `model` is the course's
+GPTModel input, `tok_emb(in_idx) + pos_emb(torch.arange(T))`; lr 1e-3, the other settings the
+libraries' defaults. Without an optimizer, each side's zero_grad is the module's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import npllm
+
+B, T = 8, 1024  # ids per step: (B, T)
+V, C, D = 50_257, 1024, 768  # GPT-2 small: vocabulary, context length, embedding width
+SEED, LR = 0, 1e-3
+TORCH_DENSE, TORCH_SPARSE = "torch nn.Embedding dense (1 thread)", "torch nn.Embedding sparse=True (1 thread)"
+TORCH_OPTIMIZERS = {
+    "sgd": "optim.SGD",
+    "adam": "optim.Adam",
+    "sparse_adam": "optim.SparseAdam (tokens) + optim.Adam (positions)",
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One training setup on each side: npllm's token table and optimizer, torch's."""
+
+    name: str  # "SGD"
+    sparse: bool  # npllm's token table: Embedding(sparse=...)
+    optimizer: str | None  # npllm: "sgd", "adam", "lazy", or None (no optimizer)
+    torch_sparse: bool  # torch's token table: nn.Embedding(sparse=...)
+    torch_optimizer: str | None  # torch: "sgd", "adam", "sparse_adam", or None
+    what: str  # the npllm side in words, for the row
+
+    @property
+    def torch_name(self) -> str:
+        table = TORCH_SPARSE if self.torch_sparse else TORCH_DENSE
+        return f"{table} + {TORCH_OPTIMIZERS[self.torch_optimizer]}" if self.torch_optimizer else table
+
+
+def npllm_setup(mode: Mode, width: int = D, dtype=np.float32):
+    """(emb, optimizer or None) for one mode: GPTEmbedding(V, C, width) and its optimizer."""
+    emb = npllm.GPTEmbedding(V, C, width, seed=SEED, dtype=dtype, sparse=mode.sparse)
+    if mode.optimizer is None:
+        return emb, None
+    if mode.optimizer == "sgd":
+        return emb, npllm.SGD(emb.parameters(), lr=LR)
+    return emb, npllm.Adam(emb.parameters(), lr=LR, lazy=mode.optimizer == "lazy")
+
+
+def npllm_step(emb, opt, ids: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+    """One training step of the embeddings: clear, look up, send the gradient back, update."""
+    (emb if opt is None else opt).zero_grad()
+    out = emb(ids)  # (B, T) -> (B, T, D)
+    emb.backward(grad_out)  # (B, T, D) -> both tables' gradients
+    if opt is not None:
+        opt.step()
+    return out
+
+
+def torch_gpt_embedding(torch, sparse: bool, width: int = D, dtype=None):
+    """The course's GPTModel input: tok_emb(in_idx) + pos_emb(torch.arange(seq_len))."""
+
+    class TorchGPTEmbedding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok_emb = torch.nn.Embedding(V, width, sparse=sparse, dtype=dtype)
+            self.pos_emb = torch.nn.Embedding(C, width, dtype=dtype)
+
+        def forward(self, in_idx):  # (B, T) int64 -> (B, T, D)
+            return self.tok_emb(in_idx) + self.pos_emb(torch.arange(in_idx.shape[1], device=in_idx.device))
+
+    return TorchGPTEmbedding()
+
+
+def torch_setup(torch, mode: Mode, width: int = D, dtype=None):
+    """(model, [optimizers]) for one mode, as a torch user writes it."""
+    model = torch_gpt_embedding(torch, mode.torch_sparse, width, dtype)
+    if mode.torch_optimizer is None:
+        return model, []
+    if mode.torch_optimizer == "sgd":
+        return model, [torch.optim.SGD(model.parameters(), lr=LR)]
+    if mode.torch_optimizer == "adam":
+        return model, [torch.optim.Adam(model.parameters(), lr=LR)]
+    # SparseAdam takes only sparse gradients: the positions' (dense) go to Adam, the usual pairing
+    sparse_adam = torch.optim.SparseAdam([model.tok_emb.weight], lr=LR)
+    return model, [sparse_adam, torch.optim.Adam([model.pos_emb.weight], lr=LR)]
+
+
+def torch_step(model, opts, ids, grad_out):
+    """One step as a torch user writes it; without an optimizer, model.zero_grad() zeroes the same way."""
+    for zeroing in opts or [model]:
+        zeroing.zero_grad()
+    out = model(ids)  # (B, T, D)
+    out.backward(grad_out)
+    for opt in opts:
+        opt.step()
+    return out
+
+
+def random_grad_out(width: int = D) -> np.ndarray:
+    """The fixed random gradient every step sends back: (B, T, width) float32 ~ N(0, 1), seed SEED."""
+    return np.random.default_rng(SEED).standard_normal((B, T, width), dtype=np.float32)
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def weights_after_steps(torch, mode: Mode, batches: np.ndarray, grads: list, width: int) -> dict:
+    """{"float64": error, "float32": error}: npllm's weights against torch's after one step per
+    batch, both from the same start. float64: max |npllm - torch| / max |torch - start|, against
+    how far the weights moved, the strictest measure; float32 rounds the weights themselves, so
+    there max |npllm - torch| / max |torch|."""
+    errors = {}
+    for dtype, torch_dtype in ((np.float64, torch.float64), (np.float32, torch.float32)):
+        emb, opt = npllm_setup(mode, width, dtype)
+        model, opts = torch_setup(torch, mode, width, torch_dtype)
+        copy_weights(torch, emb, model)
+        start = [emb.token.weight.copy(), emb.position.weight.copy()]
+        for ids, grad in zip(batches, grads):
+            npllm_step(emb, opt, ids, grad.astype(dtype))
+            torch_step(model, opts, torch.from_numpy(ids), torch.from_numpy(grad.astype(dtype)))
+        theirs = [model.tok_emb.weight.detach().numpy(), model.pos_emb.weight.detach().numpy()]
+        pairs = list(zip([emb.token.weight, emb.position.weight], theirs, start))
+        if dtype == np.float64:
+            errors["float64"] = max(float(np.max(np.abs(a - b)) / np.max(np.abs(b - s))) for a, b, s in pairs)
+        else:
+            errors["float32"] = max(float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b, _ in pairs)
+    return errors
+
+
+def copy_weights(torch, emb, model) -> None:
+    """torch's tables := npllm's, so both start from the same weights."""
+    with torch.no_grad():
+        model.tok_emb.weight.copy_(torch.from_numpy(emb.token.weight))
+        model.pos_emb.weight.copy_(torch.from_numpy(emb.position.weight))
+
+
+def check_against_numpy(emb, ids, grad_out) -> None:
+    """Two npllm steps; the output and both gradients equal the obvious NumPy (np.add.at, a sum).
+
+    The token gradient is read through sparse_grad(), which hands out nothing: reading a dense
+    Embedding's .grad would make its later zero_grad clear the whole table.
+    """
+    for _ in range(2):  # the second step sees the first's gradient only if zero_grad missed it
+        out = npllm_step(emb, None, ids, grad_out)
+    check_close("forward output", out, emb.token.weight[ids] + emb.position.weight[:T])
+    token = np.zeros((V, D), dtype=np.float32)
+    np.add.at(token, ids.reshape(-1), grad_out.reshape(-1, D))  # (V, D)
+    _check_rows("token gradient (against np.add.at)", emb.token, token, np.unique(ids))
+    check_close("position gradient (against a sum over the batch)", emb.position.grad[:T], grad_out.sum(axis=0))
+
+
+def check_against_torch(torch, model, emb, ids, grad_out) -> None:
+    """Two torch steps with npllm's weights; output and gradients equal those of a step of `emb`."""
+    copy_weights(torch, emb, model)
+    for _ in range(2):
+        npllm_step(emb, None, ids, grad_out)
+        out = torch_step(model, [], torch.from_numpy(ids), torch.from_numpy(grad_out))
+    token = model.tok_emb.weight.grad
+    kind = "sparse" if token.is_sparse else "dense"
+    check_close(f"torch {kind} forward output", emb.forward(ids), out.detach().numpy())
+    token = (token.to_dense() if token.is_sparse else token).numpy()  # (V, D)
+    _check_rows(f"torch {kind} token gradient", emb.token, token, np.unique(ids))
+    check_close(f"torch {kind} position gradient", emb.position.grad, model.pos_emb.weight.grad.numpy())
+
+
+def _check_rows(what: str, table, want: np.ndarray, rows: np.ndarray) -> None:
+    """npllm's row-sparse gradient (table.sparse_grad()) has exactly `rows`, with want's values
+    there, and want is 0 everywhere else."""
+    got_rows, values = table.sparse_grad()
+    if sorted(got_rows.tolist()) != rows.tolist():
+        raise AssertionError(f"{what}: npllm's gradient has {len(got_rows)} rows, expected the {len(rows)} touched")
+    check_zero_outside(what, want, rows)
+    check_close(what, values, want[got_rows])
+
+
+def check_zero_outside(what: str, table: np.ndarray, rows: np.ndarray) -> None:
+    """Every row of `table` but `rows` is all zeros."""
+    outside = np.count_nonzero(table) - np.count_nonzero(table[rows])
+    if outside:
+        raise AssertionError(f"{what}: {outside} nonzero values outside the {len(rows)} touched rows")
+
+
+def check_close(what: str, got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: float = 1e-4) -> None:
+    """Equal within float32 rounding (sums in another order), or an AssertionError saying by how much."""
+    if got.shape != want.shape:
+        raise AssertionError(f"npllm's {what} has shape {got.shape}, expected {want.shape}")
+    if not np.allclose(got, want, rtol=rtol, atol=atol):
+        raise AssertionError(f"npllm's {what} differs: max |diff| {float(np.max(np.abs(got - want))):.3g}")

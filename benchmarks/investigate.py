@@ -1,0 +1,180 @@
+"""python -m benchmarks --investigate: experiments beside the rows the issues are judged on.
+
+Each settles a constant or explains a figure, and costs time the default run need not spend:
+
+- `merge_long` against `merge_short` on random pieces of 16-1024 bytes (gpt2's ranks): where
+  `LONG_PIECE` in npllm/bpe/merge.py belongs, said in a last row;
+- torch's embedding steps without optimizer (bench_embedding's) with THP_MEM_ALLOC_ENABLE=1, in
+  a fresh process: torch's CPU allocator then asks for transparent huge pages (madvise), as
+  NumPy does for large arrays by default, so the fresh buffers of each step (a dense step's
+  (V, D) gradient, the (B, T, D) output) take up to 512x fewer page faults. Against npllm's
+  same steps, timed in this process;
+- `draw_chart`: a bar per ratio, `results/latest.png`, when matplotlib is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import random
+import sys
+import traceback
+
+import numpy as np
+
+import npllm
+from benchmarks import embedding_steps as steps
+from benchmarks.common import Result, optional, progress, ratio_text, run_process, scale, timeit
+from npllm import data
+from npllm.bpe.merge import LONG_PIECE, merge_long, merge_short
+
+MERGE_ALPHABET = b"abcde"  # few letters: many merges per piece, as in a long word or blob
+THP = "THP_MEM_ALLOC_ENABLE=1"  # torch's opt-in to transparent huge pages, which NumPy asks for by default
+
+
+def run(quick: bool) -> list[Result]:
+    return _merge_rows(quick) + _huge_page_rows(quick)
+
+
+# --- merge_long against merge_short ----------------------------------------------------------
+
+
+def _merge_rows(quick: bool) -> list[Result]:
+    """merge_long against merge_short per piece length; the crossover says where LONG_PIECE belongs."""
+    lengths, total_bytes, repeat = (
+        ((32, 64, 128, 256), 6_000, 3) if quick else ((16, 32, 64, 128, 256, 512, 1024), 64_000, 5)
+    )
+    ranks = npllm.get_encoding("gpt2").mergeable_ranks  # bytes -> int
+    rng = random.Random(0)
+    rows, ratios = [], {}  # ratios: piece length -> merge_long / merge_short
+    progress("investigate: merge_short vs merge_long")
+    for n in lengths:
+        count = max(8, total_bytes // n)
+        pieces = [bytes(rng.choices(MERGE_ALPHABET, k=n)) for _ in range(count)]
+        if any(merge_short(ranks, p) != merge_long(ranks, p) for p in pieces):
+            raise AssertionError(f"merge_short and merge_long disagree on a {n}-byte piece")
+        per_piece = 1e6 / count  # seconds per batch -> microseconds per piece
+        long = scale(timeit(lambda: [merge_long(ranks, p) for p in pieces], repeat), per_piece)
+        short = scale(timeit(lambda: [merge_short(ranks, p) for p in pieces], repeat), per_piece)
+        ratios[n] = long["median"] / short["median"]
+        chosen = "merge_long" if n >= LONG_PIECE else "merge_short"
+        note = f"{count} random pieces over {MERGE_ALPHABET.decode()!r}; encode_piece uses {chosen}"
+        name = f"merge_long vs merge_short, {n}-byte pieces, gpt2"
+        rows.append(Result(name, long, "merge_short", short, "us/piece", note))
+    return rows + [Result("LONG_PIECE threshold", None, note=_crossover_note(ratios))]
+
+
+def _crossover_note(ratios: dict[int, float]) -> str:
+    """Where merge_long starts to win for good: {64: 1.1, 128: 0.6, 256: 0.4} -> 128."""
+    lengths = sorted(ratios)
+    crossover = next((n for i, n in enumerate(lengths) if all(ratios[m] < 1 for m in lengths[i:])), None)
+    if crossover is None:
+        return f"merge_long never wins for good up to {lengths[-1]} bytes; LONG_PIECE = {LONG_PIECE} should rise"
+    at_threshold = ratios.get(LONG_PIECE)  # merge_long / merge_short at LONG_PIECE bytes, if timed
+    keep = crossover == LONG_PIECE or (crossover < LONG_PIECE and (at_threshold or 0) > 0.8)
+    verdict = "keep it" if keep else f"consider LONG_PIECE = {crossover}"
+    return f"merge_long faster from {crossover}-byte pieces up; LONG_PIECE = {LONG_PIECE} now: {verdict}"
+
+
+# --- torch with transparent huge pages -------------------------------------------------------
+
+
+def _huge_page_rows(quick: bool) -> list[Result]:
+    """npllm's no-optimizer steps (timed here) against torch's with THP_MEM_ALLOC_ENABLE=1 (a fresh process)."""
+    repeat = 5 if quick else 20
+    ids, grad_out = _step_inputs()
+    modes = {"dense": (False, steps.TORCH_DENSE), "sparse": (True, steps.TORCH_SPARSE)}  # kind -> (sparse, torch's)
+    _, why = optional("torch")
+    theirs = {}
+    if not why:  # a new process: torch reads the variable once, when its allocator first runs
+        progress(f"investigate: torch steps with {THP}, in a fresh process")
+        code = f"from benchmarks.investigate import _huge_page_child; _huge_page_child({repeat})"
+        out = run_process([sys.executable, "-c", code], {"THP_MEM_ALLOC_ENABLE": "1"})[0]
+        theirs = json.loads(out.strip().splitlines()[-1])
+    note = (
+        f"no target of its own; {THP} makes torch's CPU allocator ask for transparent huge pages (madvise), as NumPy "
+        "does for large arrays by default, so its fresh buffers each step take up to 512x fewer page faults; "
+        "npllm timed in this process, torch in a fresh one, not interleaved"
+    )
+    shape = f"ids (B, T) = ({steps.B}, {steps.T}), {len(np.unique(ids)):,} distinct"
+    rows = []
+    for kind, (sparse, torch_name) in modes.items():
+        emb = npllm.GPTEmbedding(steps.V, steps.C, steps.D, seed=steps.SEED, sparse=sparse)
+        ours = scale(timeit(functools.partial(steps.npllm_step, emb, None, ids, grad_out), repeat, warmup=2), 1e3)
+        emb = None
+        name = f"embedding step without optimizer (zero_grad + forward + backward), {shape}, npllm sparse={sparse}"
+        figure = scale(theirs[kind], 1e3) if kind in theirs else None
+        rows.append(Result(name, ours, f"{torch_name}, {THP}", figure, "ms", note, skipped=why))
+    return rows
+
+
+def _step_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """bench_embedding's ids (the first B x T GPT-2 tokens of tinyshakespeare) and grad_out."""
+    tokens = npllm.get_encoding("gpt2").encode_ordinary(data.read_text("tinyshakespeare.txt"))
+    return np.asarray(tokens[: steps.B * steps.T], dtype=np.int64).reshape(steps.B, steps.T), steps.random_grad_out()
+
+
+def _huge_page_child(repeat: int) -> None:
+    """In the fresh process: time torch's dense and sparse steps; print their timeit figures as JSON."""
+    import torch
+
+    torch.set_num_threads(1)
+    ids, grad_out = (torch.from_numpy(x) for x in _step_inputs())
+    figures = {}
+    for kind in ("dense", "sparse"):
+        model = steps.torch_gpt_embedding(torch, sparse=kind == "sparse")
+        figures[kind] = timeit(functools.partial(steps.torch_step, model, [], ids, grad_out), repeat, warmup=2)
+    print(json.dumps(figures))
+
+
+# --- the chart -------------------------------------------------------------------------------
+
+
+def draw_chart(results: list[Result], path: pathlib.Path, title: str = "") -> str:
+    """A horizontal bar per ratio from the line at 1 (log scale), saved to `path`; or why there is none.
+
+    Left of the line npllm is faster, right of it the baseline is; red: a target missed.
+    """
+    if path.exists():
+        path.unlink()  # a chart from an older run would not match this table
+    figure_module, why = optional("matplotlib.figure")
+    if why:
+        progress(f'note: chart skipped: {why} (pip install -e ".[plot]" draws it)')
+        return f"skipped, {why}"
+    rows = [r for r in results if r.ratio is not None]
+    if not rows:
+        return "skipped, no row has a ratio"
+    try:
+        ratios = [r.ratio for r in rows]
+        colors = ["tab:red" if r.target_met is False else "tab:green" if r.ratio < 1 else "tab:orange" for r in rows]
+        fig = figure_module.Figure(figsize=(12, 0.22 * len(rows) + 1.6))
+        ax = fig.add_subplot()
+        y = list(range(len(rows)))
+        ax.barh(y, [abs(1 - q) for q in ratios], left=[min(q, 1.0) for q in ratios], color=colors, height=0.7)
+        ax.axvline(1.0, color="black", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlim(min(*ratios, 0.1) / 10, max(*ratios, 10.0) * 10)  # room on both sides for the labels
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{_shorten(r.name, 80)} vs {_shorten(r.baseline, 65)}" for r in rows], fontsize=6)
+        ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
+        for i, (q, r) in enumerate(zip(ratios, rows)):
+            text = ratio_text(q) + (" (target missed)" if r.target_met is False else "")
+            ax.text(q, i, f" {text} ", va="center", ha="left" if q >= 1 else "right", fontsize=6)
+        ax.set_xlabel("npllm median / baseline median (log scale): left of 1 npllm is faster; red: a target missed")
+        ax.set_title(f"npllm against its baselines{', ' + title if title else ''}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    except Exception as e:  # a chart must not cost the table
+        traceback.print_exc()
+        return f"failed, {type(e).__name__}: {e}"
+    return path.name
+
+
+def _shorten(text: str, width: int) -> str:
+    """At most `width` characters, cut in the middle, where rows of one family repeat themselves:
+    _shorten("scatter-add rows: npllm.scatter 'sorted'", 30) -> "scatter-add r...atter 'sorted'"."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return text[:head] + "..." + text[len(text) - (width - 3 - head) :]
