@@ -241,9 +241,7 @@ def _batch_rows(name, ref, why, shakespeare, sizes) -> list[Result]:
 
 def _fresh(name: str) -> npllm.Encoding:
     """A new Encoding of `name`, its caches empty (get_encoding's is shared, and warm)."""
-    base = npllm.get_encoding(name)
-    model = dict(pat_str=base.pat_str, mergeable_ranks=base.mergeable_ranks, special_tokens=base.special_tokens)
-    return npllm.Encoding(name, **model)
+    return npllm.Encoding(**npllm.get_encoding(name).constructor_args())
 
 
 def _fresh_tiktoken(ref):
