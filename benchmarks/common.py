@@ -189,14 +189,15 @@ def traced_peak(fn: Callable):
     return out, peak / MB
 
 
-def run_process(cmd: list[str], extra_env: dict | None = None) -> tuple[str, float, float]:
+def run_process(cmd: list[str], extra_env: dict | None = None, sample_memory: bool = True) -> tuple[str, float, float]:
     """Run `cmd` to its end: (its stdout, wall seconds, peak MB of it and its children).
 
     The child sees this process's environment, `extra_env`, and the repository first on
     PYTHONPATH (so `python -c "from benchmarks..."` and `python -m npllm` find this checkout).
     The memory is sampled every 10 ms: the sum over the process tree of each process's PSS
     (its resident pages, one shared by k processes counted 1/k in each, so a forked worker's
-    pages shared with its parent count once). 0 without Linux's /proc.
+    pages shared with its parent count once). 0 without Linux's /proc, or with sample_memory=False:
+    the sampler's reads of /proc take CPU from the job, so a timed run goes without.
     """
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, **(extra_env or {})}
@@ -209,11 +210,13 @@ def run_process(cmd: list[str], extra_env: dict | None = None) -> tuple[str, flo
             peak[0] = max(peak[0], tree_memory(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if sample_memory:
+        sampler.start()
     out, err = proc.communicate()
     seconds = time.perf_counter() - start
     done.set()
-    sampler.join()
+    if sample_memory:
+        sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {proc.returncode}): {err[-1000:]}")
     return out, seconds, peak[0] / MB

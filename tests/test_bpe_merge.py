@@ -288,7 +288,7 @@ def test_merge_long_agrees_on_very_long_pieces(case):
 def test_bulk_passes_then_heap_agree_on_short_pieces(case, min_share, min_merges):
     """merge_long's two stages, with the bulk thresholds lowered so they run on short pieces."""
     ranks, piece = case
-    starts, pair_ranks = merge_rank_levels(ranks, piece, min_share=min_share, min_merges=min_merges)
+    starts, pair_ranks = merge_rank_levels(ranks, piece, merge.NO_RANK, min_share=min_share, min_merges=min_merges)
     assert merge.merge_heap(ranks, piece, starts, pair_ranks) == merge_reference(ranks, piece)
 
 

@@ -3,8 +3,10 @@
 Two promises, proved by walking every module's syntax tree, no import needed:
 - no module imports, reads or writes another module's underscored name: what two modules
   share is public, or lives in a private helpers module (`npllm/_lazy.py`) that both import;
-- the module-level imports between npllm's modules form no cycle. Imports inside a function
-  run later, on first use, and are allowed (`function_local_imports` lists them).
+- the imports between npllm's modules form no cycle, counting those inside functions too.
+  An import inside a function runs later, on first use, and is allowed (to keep `import npllm`
+  light; `function_local_imports` lists them), but it may not close a loop: two modules that
+  need each other, at whatever time, are one module in two files.
 """
 
 import ast
@@ -154,13 +156,15 @@ def assigned_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def import_graph() -> dict[str, set[str]]:
-    """npllm module -> the npllm modules its module-level imports run. A module's own parent
-    packages are left out: they are already being imported when it runs."""
+def import_graph(with_local: bool = True) -> dict[str, set[str]]:
+    """npllm module -> the npllm modules it imports (at module level, and inside functions unless
+    with_local=False). A module's own parent packages are left out: they are already being
+    imported when it runs."""
     graph = {}
     for module, tree in TREES.items():
         edges = set()
-        for _, source, names in imports(module, tree, local=False):
+        found = [*imports(module, tree, local=False), *(imports(module, tree, local=True) if with_local else ())]
+        for _, source, names in found:
             targets = [source] + [f"{source}.{name}" for name in names if f"{source}.{name}" in TREES]
             for target in targets:
                 if target in TREES and target != module and not module.startswith(target + "."):
@@ -222,7 +226,7 @@ def test_no_module_reaches_into_another_objects_private_attributes():
     assert private_attributes() == []
 
 
-def test_module_level_imports_have_no_cycle():
+def test_imports_have_no_cycle_not_even_inside_functions():
     assert cycles(import_graph()) == []
 
 
@@ -249,6 +253,13 @@ def test_the_walk_finds_a_private_attribute_and_a_cycle(monkeypatch):
     }
     monkeypatch.setattr(__import__(__name__), "TREES", trees)
     assert private_attributes() == ["npllm.m:3: a._x", "npllm.m:4: b._y", "npllm.m:7: o.p._w"]
+    assert cycles(import_graph()) == [["npllm.a", "npllm.m"]]
+
+
+def test_an_import_inside_a_function_can_close_a_cycle(monkeypatch):
+    trees = {"npllm.m": ast.parse("import npllm.a\n"), "npllm.a": ast.parse("def f():\n    from npllm import m\n")}
+    monkeypatch.setattr(__import__(__name__), "TREES", trees)
+    assert cycles(import_graph(with_local=False)) == []
     assert cycles(import_graph()) == [["npllm.a", "npllm.m"]]
 
 

@@ -183,7 +183,7 @@ def merge_long(ranks: Mapping[bytes, int], piece: bytes) -> list[bytes]:
     """
     if len(piece) < BULK_PIECE:
         return merge_heap(ranks, piece)  # too short for NumPy passes to pay
-    from .merge_bulk import merge_rank_levels  # NumPy, imported only for pieces this long
+    from npllm.bpe.merge_bulk import merge_rank_levels  # NumPy, imported only for pieces this long
 
-    starts, pair_ranks = merge_rank_levels(ranks, piece)
+    starts, pair_ranks = merge_rank_levels(ranks, piece, NO_RANK)
     return merge_heap(ranks, piece, starts, pair_ranks)
