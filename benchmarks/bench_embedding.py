@@ -2,10 +2,9 @@
 torch, mode for mode; and what a step allocates.
 
 GPT-2 small's shapes: IDs (B, T) = (8, 1024), the first 8,192 of tinyshakespeare's GPT-2 tokens,
-into a (50,257, 768) float32 token table plus a (1,024, 768) position table; a fixed random
-float32 grad_out (B, T, D); torch on one thread. A step (zero_grad, forward, backward, the
-optimizer's step) is written as each library's user writes it in `embedding_steps.py`. The
-modes, each against its torch counterpart, and their targets:
+into (50,257 + 1,024) x 768 float32 tables; a fixed random grad_out (B, T, D); torch on one thread.
+A step (zero_grad, forward, backward, the optimizer's step) is written as each library's user
+writes it (`embedding_steps.py`). The modes, against torch, and their targets:
 
     SGD           sparse=True + SGD              nn.Embedding(sparse=True) + optim.SGD      <= 0.8x
     lazy Adam     sparse=True + Adam(lazy=True)  sparse=True + SparseAdam (tokens)
@@ -13,26 +12,15 @@ modes, each against its torch counterpart, and their targets:
     Adam          sparse=True + Adam             dense nn.Embedding + optim.Adam            <= 0.8x
     no optimizer  GPTEmbedding(), zero_grad + forward + backward, against torch dense        <= 0.2x
 
-Why whole steps: torch's sparse=True backward does not sum a token's repeated rows. It hands the
-optimizer all N = 8,192 rows, and the optimizer sums them (SGD as it adds them into the weight,
-SparseAdam by coalescing); npllm sums them in backward (`npllm.scatter.row_sums`). A
-backward-only race would time unequal work; a step does the same work on both sides.
-
-More rows, without targets: the default dense `Embedding` with SGD and Adam (the same weights bit
-for bit, slower by the gradient table it writes and clears), npllm's SGD against torch's dense
-SGD, the no-optimizer step against torch's sparse=True and against its memory floor (the bytes
-it must move at np.copyto's bandwidth; with only the touched rows: target 2x), forward alone,
-backward alone, and each scatter-add strategy of `npllm.scatter` against `np.add.at`.
-
-Timing: the sides of one mode run in turn, one run each per round, after warm-up
-(`common.interleaved`). Numerics, first: each mode's weights after 20 steps on 20 consecutive
-windows, npllm's against torch's from the same start, at D = 32 (the algorithms do not depend
-on D), in float64 (max |npllm - torch| / max |torch - start|: target 1e-6) and float32 (against
-max |torch|); the full-size no-optimizer steps' output and gradients against a NumPy twin
-(`np.add.at`, a sum over the batch) and torch's. Memory: `common.traced_peak` around one more
-step of each npllm side: the peak above what is held across steps (tables, a dense gradient,
-Adam's m and v); the forward's (B, T, D) output, 25 MB, counts, and a (V, D) temporary would
-add 154 MB. Target: half a table. Without torch the torch rows say they were skipped.
+Whole steps, because torch's sparse=True backward leaves a token's repeated rows unsummed for its
+optimizer, while npllm sums them in backward. More rows, without targets: the dense `Embedding`
+with SGD and Adam, against torch's dense SGD, against torch's sparse=True and its memory floor
+(bytes at np.copyto's bandwidth; touched rows: target 2x), forward and backward alone, and each
+`npllm.scatter` strategy against `np.add.at`. The sides of a mode run in interleaved rounds.
+Checked first: each mode's weights after 20 steps against torch's (D = 32; float64 target 1e-6),
+the no-optimizer steps against a NumPy twin and torch. Memory: tracemalloc's peak of one more
+step above what is held across steps; target: half a (V, D) table. Without torch the torch rows
+say they were skipped.
 """
 
 from __future__ import annotations
@@ -45,7 +33,7 @@ import numpy as np
 import npllm
 from benchmarks import embedding_steps as steps  # each library's step, written plainly, and the checks
 from benchmarks.common import MB, Result, interleaved, progress, scale, summarize, timeit, torch_one_thread, traced_peak
-from benchmarks.embedding_steps import TORCH_DENSE, TORCH_SPARSE, B, C, D, Mode, T, V
+from benchmarks.embedding_steps import ADAM, LAZY, NO_OPT, NO_OPT_SPARSE, RACES, SGD, B, C, D, Mode, T, V
 from npllm import data
 from npllm.scatter import STRATEGIES
 
@@ -70,22 +58,6 @@ class Sizes:
 FULL = Sizes(20, 7, 7, 3)
 QUICK = Sizes(5, 3, 3, 1)
 
-SGD = Mode("SGD", True, "sgd", True, "sgd", "GPTEmbedding(sparse=True) + SGD")
-SGD_DENSE_TABLE = Mode("SGD", False, "sgd", True, "sgd", "GPTEmbedding() (dense .grad) + SGD")
-SGD_TORCH_DENSE = Mode("SGD", True, "sgd", False, "sgd", "GPTEmbedding(sparse=True) + SGD")
-LAZY = Mode("lazy Adam", True, "lazy", True, "sparse_adam", "GPTEmbedding(sparse=True) + Adam(lazy=True)")
-ADAM = Mode("Adam", True, "adam", False, "adam", "GPTEmbedding(sparse=True) + Adam")
-ADAM_DENSE_TABLE = Mode("Adam", False, "adam", False, "adam", "GPTEmbedding() (dense .grad) + Adam")
-NO_OPT = Mode("no optimizer", False, None, False, None, "GPTEmbedding(): zero_grad + forward + backward")
-NO_OPT_SPARSE = Mode(
-    "no optimizer", True, None, True, None, "GPTEmbedding(sparse=True): zero_grad + forward + backward"
-)
-RACES = [  # (the mode with the target, the same with npllm's dense table, the same with torch's dense table)
-    (SGD, SGD_DENSE_TABLE, SGD_TORCH_DENSE),
-    (LAZY, None, None),
-    (ADAM, ADAM_DENSE_TABLE, None),
-]
-
 
 def run(quick: bool) -> list[Result]:
     sizes = QUICK if quick else FULL
@@ -100,20 +72,8 @@ def run(quick: bool) -> list[Result]:
         rows += _no_optimizer_rows(torch, why, ids, grad_out, peaks, sizes)
         rows += [_memory_row(mode, figure) for mode, figure in peaks.items()]
         rows += _scatter_rows(ids, grad_out, sizes.repeat)
-    rows[0].profile = lambda: _steps_call(ids, grad_out)
+    rows[0].profile = lambda: steps.twenty_steps(SGD, ids, grad_out)
     return rows
-
-
-def _steps_call(ids, grad_out):
-    """The profile target (--profile): the SGD mode's step, warmed; returns 20 steps' call."""
-    emb, opt = steps.npllm_setup(SGD)
-    steps.npllm_step(emb, opt, ids, grad_out)
-
-    def twenty_steps():
-        for _ in range(20):
-            steps.npllm_step(emb, opt, ids, grad_out)
-
-    return twenty_steps
 
 
 def _race(fns: dict, ours: list[Mode], repeat: int, warmup: int, peaks: dict, memory_repeat: int) -> dict:
@@ -219,10 +179,10 @@ def _no_optimizer_rows(torch, why, ids, grad_out, peaks, sizes) -> list[Result]:
         f"and lazy Adam rows compare whole steps; {checked}"
     )
     ours, sparse = times[NO_OPT.what], times[NO_OPT_SPARSE.what]
-    dense_base, sparse_base = times.get(TORCH_DENSE), times.get(TORCH_SPARSE)
+    dense_base, sparse_base = times.get(steps.TORCH_DENSE), times.get(steps.TORCH_SPARSE)
     rows = [
-        Result(name, ours, TORCH_DENSE, dense_base, "ms", dense_note, NO_OPTIMIZER_TARGET, skipped=why),
-        Result(f"{name}, npllm sparse=True", sparse, TORCH_SPARSE, sparse_base, "ms", sparse_note, skipped=why),
+        Result(name, ours, steps.TORCH_DENSE, dense_base, "ms", dense_note, NO_OPTIMIZER_TARGET, skipped=why),
+        Result(f"{name}, npllm sparse=True", sparse, steps.TORCH_SPARSE, sparse_base, "ms", sparse_note, skipped=why),
     ]
     parts = _forward_backward_rows(torch, why, embs[NO_OPT], models, ids, grad_out, shape, sizes.repeat)
     return rows + _floor_rows(name, ours, distinct, sizes.copy_repeat) + parts  # the 512 MB copy timed last
@@ -231,32 +191,38 @@ def _no_optimizer_rows(torch, why, ids, grad_out, peaks, sizes) -> list[Result]:
 def _forward_backward_rows(torch, why, emb, models, ids, grad_out, shape, repeat) -> list[Result]:
     """Forward alone and backward alone: npllm's default Embedding against torch's dense and sparse tables."""
     progress("embedding: forward alone, backward alone")
-    ours = {
-        "forward": scale(timeit(lambda: emb.forward(ids), repeat), 1e3),
-        "backward": scale(timeit(lambda _: emb.backward(grad_out), repeat, setup=lambda: _forward(emb, ids)), 1e3),
-    }
-    theirs = {}  # (part, Mode) -> torch's figure in ms
-    for mode, model in models.items():
-        tids, tgrad = torch.from_numpy(ids), torch.from_numpy(grad_out)
-        theirs["forward", mode] = scale(timeit(lambda: model(tids), repeat), 1e3)
-        backward = timeit(lambda out: out.backward(tgrad), repeat, setup=lambda: _forward(model, tids))
-        theirs["backward", mode] = scale(backward, 1e3)
     forward_note = "torch with autograd recording, as in training (model(ids))"
     backward_note = (
         "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default (dense .grad) "
         "Embedding"
     )
     summed_note = ", which sums a token's rows here; torch sparse=True leaves that to its optimizer"
+    tids, tgrad = (torch.from_numpy(ids), torch.from_numpy(grad_out)) if torch else (None, None)
+    parts = [  # (row name, how to time a forward or backward of npllm's emb or a torch model, note)
+        (f"embedding forward alone, out = emb.forward(ids), {shape}", _time_forward, forward_note),
+        (f"embedding backward alone, after an untimed zero_grad + forward, {shape}", _time_backward, backward_note),
+    ]
     rows = []
-    for mode in (NO_OPT, NO_OPT_SPARSE):
-        figure = theirs.get(("forward", mode))
-        name = f"embedding forward alone, out = emb.forward(ids), {shape}"
-        rows.append(Result(name, ours["forward"], mode.torch_name, figure, "ms", forward_note, skipped=why))
-    for mode in (NO_OPT, NO_OPT_SPARSE):
-        figure, note = theirs.get(("backward", mode)), backward_note + (summed_note if mode.torch_sparse else "")
-        name = f"embedding backward alone, after an untimed zero_grad + forward, {shape}"
-        rows.append(Result(name, ours["backward"], mode.torch_name, figure, "ms", note, skipped=why))
+    for name, time_it, note in parts:
+        ours = time_it(emb, ids, grad_out, repeat)
+        for mode in (NO_OPT, NO_OPT_SPARSE):
+            theirs = time_it(models[mode], tids, tgrad, repeat) if mode in models else None
+            why_note = note + (summed_note if time_it is _time_backward and mode.torch_sparse else "")
+            rows.append(Result(name, ours, mode.torch_name, theirs, "ms", why_note, skipped=why))
     return rows
+
+
+def _time_forward(model, ids, grad_out, repeat: int) -> dict:
+    """ms of model(ids)."""
+    return scale(timeit(lambda: model(ids), repeat), 1e3)
+
+
+def _time_backward(model, ids, grad_out, repeat: int) -> dict:
+    """ms of model.backward(grad_out) (torch: out.backward) after an untimed zero_grad + forward."""
+    backward = (
+        (lambda _: model.backward(grad_out)) if hasattr(model, "backward") else (lambda out: out.backward(grad_out))
+    )
+    return scale(timeit(backward, repeat, setup=lambda: _forward(model, ids)), 1e3)
 
 
 def _forward(model, ids):
@@ -278,7 +244,7 @@ def _floor_rows(name: str, step: dict, distinct: int, repeat: int) -> list[Resul
         f"bandwidth {copy_bytes / copy['median'] / 1e9:.1f} GB/s = 2 x {src.nbytes / MB:.0f} MB (read + write) / "
         f"median np.copyto {copy['median'] * 1e3:.1f} ms (n={len(copy['runs'])})"
     )
-    touched, dense = step_bytes(B * T, distinct, T, D), step_bytes(B * T, V, T, D)
+    touched, dense = steps.step_bytes(B * T, distinct, T, D), steps.step_bytes(B * T, V, T, D)
     touched_note = (
         "bytes = 2NR (read the N gathered token rows, write the (B, T, D) output; the position add fused into that "
         "write) + TR (read the positions) + 2NR (read grad_out for the token sums and again for the position sum) + "
@@ -296,20 +262,6 @@ def _floor_rows(name: str, step: dict, distinct: int, repeat: int) -> list[Resul
         Result(name, step, *touched_floor, "ms", touched_note, FLOOR_TARGET),
         Result(name, step, *dense_floor, "ms", dense_note),
     ]
-
-
-def step_bytes(n: int, grad_rows: int, t: int, d: int, itemsize: int = 4) -> int:
-    """Bytes a step must read or write, with `grad_rows` token-gradient rows cleared and updated.
-
-    forward 2*n*d (gather + write out) + t*d (positions); backward 2*n*d (grad_out, twice)
-    + 2*grad_rows*d + 2*t*d (read+write the grads); zero_grad grad_rows*d + t*d; times itemsize.
-    step_bytes(n=2, grad_rows=1, t=2, d=1) -> 4 * (4 + 2 + 4 + 2 + 4 + 1 + 2) = 76
-    """
-    row = d * itemsize
-    forward = 2 * n * row + t * row
-    backward = 2 * n * row + 2 * grad_rows * row + 2 * t * row
-    clear = grad_rows * row + t * row
-    return forward + backward + clear
 
 
 def _memory_row(mode: Mode, figure: dict) -> Result:
@@ -349,7 +301,7 @@ def _scatter_rows(ids, grad_out, repeat: int) -> list[Result]:
     progress(f"embedding: scatter-add strategies, ({n:,}, {D}) rows into ({V:,}, {D})")
     baseline = scale(timeit(lambda: np.add.at(grad, flat_ids, rows), repeat), 1e3)
     figures = {name: scale(timeit(lambda: fn(grad, flat_ids, rows), repeat), 1e3) for name, fn in STRATEGIES.items()}
-    default = _default_strategy()
+    default = steps.default_strategy()
     fastest = min(figures, key=lambda k: figures[k]["median"])
     verdict = "= Embedding's default" if fastest == default else f"(not Embedding's default {default!r})"
     note = (
@@ -365,11 +317,3 @@ def _scatter_rows(ids, grad_out, repeat: int) -> list[Result]:
         Result(f"{name} {k!r}", figure, "np.add.at", baseline, "ms", note + (buckets if k == "buckets" else ""))
         for k, figure in figures.items()
     ]
-
-
-def _default_strategy() -> str:
-    """The name in npllm.scatter.STRATEGIES of the function npllm.embedding calls: "buckets"."""
-    import npllm.embedding
-
-    used = [name for name, fn in STRATEGIES.items() if getattr(npllm.embedding, fn.__name__, None) is fn]
-    return used[0] if len(used) == 1 else "unknown"

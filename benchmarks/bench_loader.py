@@ -1,35 +1,16 @@
 """Loader speed and memory: npllm's `DataLoader` and `random_batches` against the course's list of windows.
 
-On tinyshakespeare's GPT-2 tokens (338,025 IDs, built once, untimed), with B = batch size and
-L = max_length; the baselines are written out plainly below:
-
-- NumPy: the course's `GPTDatasetV1` with `np.array` for `torch.tensor` (every window copied
-  into its own array at construction), and a loop that `np.stack`s B of them per batch;
-- PyTorch: `torch.utils.data.DataLoader` (num_workers=0, one thread, default collate) over the
-  course's `GPTDatasetV1` (a `torch.tensor` per window, from a list of IDs).
-
-Rows:
-
-- one shuffled epoch at (B, L, stride) = (8, 256, 128), microseconds per batch (batches/s in the
-  note). Target: at least 5x PyTorch's batches/s, a ratio of at most 0.2.
-- 20,000 shuffled batches at (8, 1024, 1). The baselines hold only the first 20,000 windows (all
-  337,001 would take ~5.6 GB each) and run epochs over them; npllm's holds every window.
-- construction at (8, 1024, 1), seconds and MB above the token array: npllm's `GPTDataset` +
-  `DataLoader` + the first shuffled batch (its window view and order are built lazily) against
-  the baselines' datasets, built for the first 20,000 windows and scaled linearly to 337,001.
-  Targets for npllm: under 0.1 s and under 50 MB. Memory: tracemalloc's peak for npllm and NumPy
-  (`common.traced_peak`). torch's buffers are not traced, so torch builds its dataset in a fresh
-  process (which then times its batches too), and its figure is what that process holds
-  (`common.tree_memory`, PSS) after the build less what it held before; the build frees nothing
-  it allocates, so that is its peak.
-- `random_batches` (nanoGPT's sampler) at (8, 1024) against nanoGPT's `get_batch` loop
-  (`torch.stack` of `torch.from_numpy` slices; `np.stack` without torch), on uint16 tokens as
-  nanoGPT's train.bin holds them (in memory, not a memmap).
-
-Before anything is timed, every unshuffled batch of an epoch at (8, 256, 128) and the first
-batches at (8, 1024, 1) are checked equal across the three, and the random batches are checked
-to be windows of the token array. Without torch the NumPy rows still run and the torch rows say
-why they were skipped.
+On tinyshakespeare's GPT-2 tokens (338,025 IDs), B = batch size, L = max_length. Baselines, below:
+NumPy, the course's `GPTDatasetV1` with `np.array` for `torch.tensor` (every window copied up
+front) and `np.stack` per batch; torch, `DataLoader` (num_workers=0, one thread) over `GPTDatasetV1`.
+Rows: one shuffled epoch at (B, L, stride) = (8, 256, 128) in us/batch (target: 5x torch's
+batches/s); 20,000 shuffled batches at (8, 1024, 1), the baselines holding the first 20,000 windows
+(all 337,001 would take ~5.6 GB each); the construction at (8, 1024, 1), seconds and MB above the
+token array (targets: 0.1 s, 50 MB), the baselines' scaled from 20,000 windows, memory by
+tracemalloc, torch's (untraced) by the PSS rise of a fresh process that builds it and times its
+batches; `random_batches` at (8, 1024) against nanoGPT's `get_batch` on uint16 tokens. The
+unshuffled batches are first checked equal across the three (a whole epoch at (8, 256, 128), the
+first at (8, 1024, 1)), the random ones to be windows of the tokens.
 """
 
 from __future__ import annotations
@@ -47,18 +28,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import npllm
-from benchmarks.common import (
-    MB,
-    Result,
-    progress,
-    run_process,
-    scale,
-    summarize,
-    timeit,
-    torch_one_thread,
-    traced_peak,
-    tree_memory,
-)
+from benchmarks import common
+from benchmarks.common import MB, Result, drain, per_item, progress, summarize, timeit, torch_one_thread, traced_peak
 from npllm import data
 from npllm.loader import DataLoader, GPTDataset, random_batches
 
@@ -87,69 +58,47 @@ QUICK = Sizes(5, 3_000, 2, 1_000, 3)
 
 def run(quick: bool) -> list[Result]:
     sizes = QUICK if quick else FULL
-    text = data.read_text("tinyshakespeare.txt")
-    id_list = npllm.get_encoding("gpt2").encode_ordinary(text)  # a list of ints, as the course has them
+    id_list = npllm.get_encoding("gpt2").encode_ordinary(data.read_text("tinyshakespeare.txt"))  # as the course's
     ids = np.asarray(id_list, dtype=np.int64)  # (N,) the token array every figure is "above"
     with torch_one_thread() as (torch, why):
         rows = _epoch_rows(ids, id_list, torch, why, sizes)
         rows += _long_rows(ids, torch, why, sizes)
-        rows += _random_rows(ids, torch, why, sizes)
-    return rows
+        return rows + _random_rows(ids, torch, why, sizes)
 
 
 # --- the baselines, written plainly ----------------------------------------------------------
 
 
-class NumpyWindows:
-    """The course's GPTDatasetV1 in NumPy: every window copied into its own array, up front.
+class Windows:
+    """The course's GPTDatasetV1, less the tokenizer call: every (input, target) window copied into
+    its own array up front, by `tensor` (torch.tensor for the torch baseline, np.array for NumPy's).
 
-    >>> ds = NumpyWindows(np.array([40, 367, 2885, 1464, 1807, 3619]), max_length=4, stride=1)
+    >>> ds = Windows(np.array([40, 367, 2885, 1464, 1807, 3619]), max_length=4, stride=1)
     >>> len(ds), ds[0][0].tolist(), ds[0][1].tolist()
     (2, [40, 367, 2885, 1464], [367, 2885, 1464, 1807])
     """
 
-    def __init__(self, token_ids: np.ndarray, max_length: int, stride: int, limit: int | None = None):
-        self.input_ids = []  # (L,) int64 arrays, one per window
-        self.target_ids = []  # (L,) int64 arrays, the same windows one token later
+    def __init__(self, token_ids, max_length: int, stride: int, limit: int | None = None, tensor=np.array):
+        self.input_ids, self.target_ids = [], []  # (L,) int64 arrays or tensors, one per window
         for i in itertools.islice(range(0, len(token_ids) - max_length, stride), limit):
-            self.input_ids.append(np.array(token_ids[i : i + max_length]))  # a copy, as torch.tensor makes
-            self.target_ids.append(np.array(token_ids[i + 1 : i + max_length + 1]))
+            self.input_ids.append(tensor(token_ids[i : i + max_length]))
+            self.target_ids.append(tensor(token_ids[i + 1 : i + max_length + 1]))
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, i: int):
         return self.input_ids[i], self.target_ids[i]
 
 
-def numpy_batches(dataset: NumpyWindows, batch_size: int, shuffle: bool, seed: int):
-    """Endless epochs of a NumpyWindows: B windows per batch, np.stack'ed, each epoch in a new order."""
+def numpy_batches(dataset: Windows, batch_size: int, shuffle: bool, seed: int):
+    """Endless epochs of NumPy Windows: B windows per batch, np.stack'ed, each epoch in a new order."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(dataset)) if shuffle else np.arange(len(dataset))
         for k in range(0, len(dataset), batch_size):
             pairs = [dataset[i] for i in order[k : k + batch_size]]
             yield np.stack([x for x, _ in pairs]), np.stack([y for _, y in pairs])  # (B, L), (B, L) int64
-
-
-def torch_windows(torch, token_ids: list[int], max_length: int, stride: int, limit: int | None = None):
-    """The course's GPTDatasetV1 (less the tokenizer call): a torch.tensor per window, from a list."""
-
-    class GPTDatasetV1(torch.utils.data.Dataset):
-        def __init__(self):
-            self.input_ids = []  # (L,) int64 tensors, one per window
-            self.target_ids = []
-            for i in itertools.islice(range(0, len(token_ids) - max_length, stride), limit):
-                self.input_ids.append(torch.tensor(token_ids[i : i + max_length]))
-                self.target_ids.append(torch.tensor(token_ids[i + 1 : i + max_length + 1]))
-
-        def __len__(self):
-            return len(self.input_ids)
-
-        def __getitem__(self, idx):
-            return self.input_ids[idx], self.target_ids[idx]
-
-    return GPTDatasetV1()
 
 
 def torch_loader(torch, dataset, batch_size: int, shuffle: bool, seed: int):
@@ -178,35 +127,26 @@ def nanogpt_batches(tokens: np.ndarray, batch_size: int, block_size: int, seed: 
 def _epoch_rows(ids, id_list, torch, why, sizes) -> list[Result]:
     """Microseconds per batch over one shuffled epoch at SHORT, npllm against the NumPy and torch loops."""
     b, length, stride = SHORT
-    dataset = GPTDataset(ids, max_length=length, stride=stride)
-    numpy_ds = NumpyWindows(ids, length, stride)
-    torch_ds = torch_windows(torch, id_list, length, stride) if torch else None
-    n = len(DataLoader(dataset, b))
+    dataset, numpy_ds = GPTDataset(ids, max_length=length, stride=stride), Windows(ids, length, stride)
+    torch_ds = Windows(id_list, length, stride, tensor=torch.tensor) if torch else None
     expected = list(DataLoader(dataset, b, shuffle=False))  # [(x, y)], the whole epoch
-    got = itertools.islice(numpy_batches(numpy_ds, b, False, SEED), n)
-    _check_same(expected, got, "NumPy list of windows", SHORT)
+    n = len(expected)
+    _check_same(expected, itertools.islice(numpy_batches(numpy_ds, b, False, SEED), n), "NumPy list of windows", SHORT)
     if torch:
         _check_same(expected, torch_loader(torch, torch_ds, b, False, SEED), "torch DataLoader", SHORT)
 
     progress(f"loader: one epoch at (B, L, stride) = {SHORT}")
-    loader = DataLoader(dataset, b, shuffle=True, seed=SEED)
-    ours = scale(timeit(lambda: _drain(loader), sizes.repeat), 1e6 / n)
-    numpy_loader = numpy_batches(numpy_ds, b, True, SEED)
-    numpy_figure = scale(timeit(lambda: _drain(numpy_loader, n), sizes.repeat), 1e6 / n)
-    torch_figure = None
+    loader, numpy_loader = DataLoader(dataset, b, shuffle=True, seed=SEED), numpy_batches(numpy_ds, b, True, SEED)
+    sources = {"npllm": lambda: loader, "numpy": lambda: numpy_loader}  # each timed run takes n batches of one
     if torch:
-        t_loader = torch_loader(torch, torch_ds, b, True, SEED)
-        torch_figure = scale(timeit(lambda: _drain(t_loader), sizes.repeat), 1e6 / n)
+        torch_shuffled = torch_loader(torch, torch_ds, b, True, SEED)
+        sources["torch"] = lambda: torch_shuffled
     name = f"DataLoader, one shuffled epoch, (B, L, stride) = {SHORT}, {n} batches"
     checked = "every unshuffled batch checked equal"
-    target = f"target: at least {1 / TORCH_TARGET:g}x torch's batches/s"
-    numpy_note = f"{_rates(ours, numpy_figure)}; {checked}"
-    torch_note = f"{_rates(ours, torch_figure)}; {target}; {checked}"
-    profile = lambda: lambda: _drain(loader)  # noqa: E731
-    return [
-        Result(name, ours, NUMPY_BASELINE, numpy_figure, "us/batch", numpy_note, profile=profile),
-        Result(name, ours, TORCH_BASELINE, torch_figure, "us/batch", torch_note, TORCH_TARGET, skipped=why),
-    ]
+    torch_note = f"target: at least {1 / TORCH_TARGET:g}x torch's batches/s; {checked}"
+    profile = lambda: lambda: drain(loader, n)  # noqa: E731
+    figures = per_item(sources, n, sizes.repeat)
+    return _batch_rows(name, figures, checked, torch_note, why, TORCH_TARGET, profile)
 
 
 def _long_rows(ids, torch, why, sizes) -> list[Result]:
@@ -218,42 +158,51 @@ def _long_rows(ids, torch, why, sizes) -> list[Result]:
     def build(token_ids=ids):  # -> the first batch: all npllm builds before it, window view and order included
         return next(iter(DataLoader(GPTDataset(token_ids, length, stride), b, shuffle=True, seed=SEED)))
 
+    def numpy_build():
+        return Windows(ids, length, stride, cap)
+
     progress(f"loader: construction at {LONG}")
     built = {  # what -> (seconds, MB above the token array)
         "npllm": (timeit(build, sizes.build_repeat), summarize([traced_peak(build)[1]])),
         "numpy": (
-            scale(timeit(lambda: NumpyWindows(ids, length, stride, cap), sizes.build_repeat), grow),
-            summarize([traced_peak(lambda: NumpyWindows(ids, length, stride, cap))[1] * grow]),
+            common.scale(timeit(numpy_build, sizes.build_repeat), grow),
+            summarize([traced_peak(numpy_build)[1] * grow]),
         ),
     }
     from_list = timeit(lambda: build(ids.tolist()), sizes.build_repeat)["median"]  # as create_dataloader has them
 
-    dataset, numpy_ds = GPTDataset(ids, length, stride), NumpyWindows(ids, length, stride, cap)
+    dataset, numpy_ds = GPTDataset(ids, length, stride), numpy_build()
     expected = list(itertools.islice(DataLoader(dataset, b, shuffle=False), CHECK_BATCHES))
     got = itertools.islice(numpy_batches(numpy_ds, b, False, SEED), CHECK_BATCHES)
     _check_same(expected, got, "NumPy list of windows", LONG)
     progress(f"loader: {n:,} shuffled batches at {LONG}")
     loader, numpy_loader = DataLoader(dataset, b, shuffle=True, seed=SEED), numpy_batches(numpy_ds, b, True, SEED)
-    ours = scale(timeit(lambda: _drain(_epochs(loader), n), sizes.long_repeat), 1e6 / n)
-    numpy_figure = scale(timeit(lambda: _drain(numpy_loader, n), sizes.long_repeat), 1e6 / n)
+    figures = per_item({"npllm": lambda: _epochs(loader), "numpy": lambda: numpy_loader}, n, sizes.long_repeat)
     numpy_ds = numpy_loader = None  # let the windows go before the torch process builds its own
-    torch_batches = None
     if torch:
         progress(f"loader: torch GPTDatasetV1, first {cap:,} windows at {LONG}, in a fresh process")
-        child = _torch_in_fresh_process(ids, cap, n, sizes.long_repeat)
-        torch_batches = scale(child["batches"], 1e6 / n)
+        with tempfile.TemporaryDirectory() as tmp:  # a fresh process: no memory freed earlier hides torch's
+            np.save(ids_file := pathlib.Path(tmp) / "ids.npy", ids)
+            code = f"from benchmarks.bench_loader import _torch_child; _torch_child({str(ids_file)!r}, {cap}, {n}, "
+            out = common.run_process([sys.executable, "-c", f"{code}{sizes.long_repeat})"])[0]
+        child = json.loads(out.strip().splitlines()[-1])
+        figures["torch"] = child["batches"]
         built["torch"] = summarize([child["build_seconds"] * grow]), summarize([child["memory_mb"] * grow])
 
     capped = f"the baseline holds the first {cap:,} of {n_windows:,} windows and runs epochs over them"
     checked = f"first {CHECK_BATCHES} unshuffled batches checked equal"
     name = f"DataLoader, {n:,} shuffled batches, (B, L, stride) = {LONG}"
-    numpy_note = f"{_rates(ours, numpy_figure)}; {capped}; {checked}"
-    torch_note = f"{_rates(ours, torch_batches)}; {capped}, in a fresh process; {checked}"
-    rows = [
-        Result(name, ours, NUMPY_BASELINE, numpy_figure, "us/batch", numpy_note),
-        Result(name, ours, TORCH_BASELINE, torch_batches, "us/batch", torch_note, skipped=why),
-    ]
+    rows = _batch_rows(name, figures, f"{capped}; {checked}", f"{capped}, in a fresh process; {checked}", why)
     return rows + _construction_rows(built, from_list, cap, n_windows, why)
+
+
+def _batch_rows(name, figures: dict, numpy_note, torch_note, why, target=None, profile=None) -> list[Result]:
+    """npllm's us/batch against NumPy's and torch's ({side: figures}), each note after the batches/s."""
+    ours, numpy, torch = figures["npllm"], figures["numpy"], figures.get("torch")
+    return [
+        Result(name, ours, NUMPY_BASELINE, numpy, "us/batch", f"{_rates(ours, numpy)}; {numpy_note}", profile=profile),
+        Result(name, ours, TORCH_BASELINE, torch, "us/batch", f"{_rates(ours, torch)}; {torch_note}", target, why),
+    ]
 
 
 def _construction_rows(built: dict, from_list: float, cap: int, n_windows: int, why: str | None) -> list[Result]:
@@ -273,64 +222,50 @@ def _construction_rows(built: dict, from_list: float, cap: int, n_windows: int, 
     ]
     met = "met" if mb["median"] < BUILD_MB_TARGET else "MISSED"
     ours = f"npllm: tracemalloc peak of the construction above; target < {BUILD_MB_TARGET} MB: {met}"
-    torch_how = (
-        "what a fresh process holds (PSS) after the build less before it, which the build frees nothing of; "
-        "tracemalloc does not see torch's buffers"
+    torch_note = (
+        f"{ours}; baseline: what a fresh process holds (PSS) after the build less before it, which the build frees "
+        f"nothing of; tracemalloc does not see torch's buffers, {scaled}"
     )
     name = f"peak memory above the token array, (B, L, stride) = {LONG}"
-    rows.append(
-        Result(name, mb, "NumPy list of windows, tracemalloc peak", numpy[1], "MB", f"{ours}; baseline {scaled}")
-    )
-    note = f"{ours}; baseline: {torch_how}, {scaled}"
-    rows.append(Result(name, mb, "torch GPTDatasetV1, memory rise (PSS)", torch[1], "MB", note, skipped=why))
-    return rows
-
-
-def _torch_in_fresh_process(ids: np.ndarray, cap: int, batches: int, repeat: int) -> dict:
-    """`_torch_child` in a new interpreter: {"build_seconds", "memory_mb", "batches": timeit figures}.
-
-    A new process, because tracemalloc does not see the memory torch allocates for its windows,
-    and in this process, memory freed earlier and reused would hide part of it.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        ids_file = pathlib.Path(tmp) / "ids.npy"
-        np.save(ids_file, ids)
-        call = f"_torch_child({str(ids_file)!r}, {cap}, {batches}, {repeat})"
-        code = f"from benchmarks.bench_loader import _torch_child; {call}"
-        out = run_process([sys.executable, "-c", code])[0]
-    return json.loads(out.strip().splitlines()[-1])
+    return rows + [
+        Result(name, mb, "NumPy list of windows, tracemalloc peak", numpy[1], "MB", f"{ours}; baseline {scaled}"),
+        Result(name, mb, "torch GPTDatasetV1, memory rise (PSS)", torch[1], "MB", torch_note, skipped=why),
+    ]
 
 
 def _torch_child(ids_file: str, cap: int, batches: int, repeat: int) -> None:
-    """In the fresh process: build torch's dataset of the first `cap` windows at LONG from the list
-    of IDs, check its first batches against npllm's, time `batches` shuffled ones. Prints
-    {"build_seconds", "memory_mb" (this process's memory after the build less before), "batches"} as JSON."""
+    """In the fresh process: build torch's dataset of the first `cap` windows at LONG from the list of IDs,
+    check its first batches against npllm's, time `batches` shuffled ones. Prints as JSON {"build_seconds",
+    "memory_mb" (this process's memory after the build less before), "batches" (us/batch figures)}."""
     b, length, stride = LONG
     ids = np.load(ids_file)  # (N,) int64
     id_list = ids.tolist()  # the course's token IDs: a list of ints
     with torch_one_thread() as (torch, _):
-        before_mb = tree_memory(os.getpid()) / MB
+        before_mb = common.tree_memory(os.getpid()) / MB
         start = time.perf_counter()
-        dataset = torch_windows(torch, id_list, length, stride, cap)
+        dataset = Windows(id_list, length, stride, cap, torch.tensor)
         build_seconds = time.perf_counter() - start
-        memory_mb = tree_memory(os.getpid()) / MB - before_mb
+        memory_mb = common.tree_memory(os.getpid()) / MB - before_mb
         expected = list(itertools.islice(DataLoader(GPTDataset(ids, length, stride), b), CHECK_BATCHES))
         got = itertools.islice(torch_loader(torch, dataset, b, False, SEED), CHECK_BATCHES)
         _check_same(expected, got, "torch DataLoader", LONG)
         loader = torch_loader(torch, dataset, b, True, SEED)
-        figures = timeit(lambda: _drain(_epochs(loader), batches), repeat)
+        figures = per_item({"torch": lambda: _epochs(loader)}, batches, repeat)["torch"]
     print(json.dumps({"build_seconds": build_seconds, "memory_mb": memory_mb, "batches": figures}))
 
 
 def _random_rows(ids, torch, why, sizes) -> list[Result]:
-    """random_batches against nanoGPT's get_batch, on uint16 tokens."""
-    (b, length, _), n, repeat = LONG, sizes.long_batches, sizes.long_repeat
+    """random_batches against nanoGPT's get_batch, on uint16 tokens; a new generator per timed run."""
+    (b, length, _), n = LONG, sizes.long_batches
     tokens = ids.astype(np.uint16)  # (N,) as nanoGPT's train.bin
-    _check_windows(tokens, random_batches(tokens, b, length, seed=SEED), "random_batches")
-    _check_windows(tokens, nanogpt_batches(tokens, b, length, SEED, torch), "nanoGPT get_batch")
+    sources = {
+        "random_batches": lambda: random_batches(tokens, b, length, seed=SEED),
+        "nanoGPT get_batch": lambda: nanogpt_batches(tokens, b, length, SEED, torch),
+    }
+    for what, source in sources.items():
+        _check_windows(tokens, source(), what)
     progress(f"loader: random_batches, {n:,} batches at (B, L) = {(b, length)}")
-    ours = scale(timeit(lambda: _drain(random_batches(tokens, b, length, seed=SEED), n), repeat), 1e6 / n)
-    theirs = scale(timeit(lambda: _drain(nanogpt_batches(tokens, b, length, SEED, torch), n), repeat), 1e6 / n)
+    ours, theirs = per_item(sources, n, sizes.long_repeat).values()
     how = ": torch.stack of torch.from_numpy slices" if torch else " in NumPy: np.stack of slices"
     note = (
         f"{_rates(ours, theirs)}; uint16 tokens in memory, a new generator per run; the first {CHECK_BATCHES} "
@@ -338,11 +273,8 @@ def _random_rows(ids, torch, why, sizes) -> list[Result]:
     )
     name = f"random_batches, {n:,} batches, (B, L) = {(b, length)}"
     skipped = why and f"torch version: {why}"  # the NumPy version ran in its place
-    profile = lambda: lambda: _drain(random_batches(tokens, b, length, seed=SEED), n)  # noqa: E731
+    profile = lambda: lambda: drain(sources["random_batches"](), n)  # noqa: E731
     return [Result(name, ours, f"nanoGPT get_batch{how}", theirs, "us/batch", note, skipped=skipped, profile=profile)]
-
-
-# --- checks and helpers ----------------------------------------------------------------------
 
 
 def _check_same(expected: list, got, what: str, shape) -> None:
@@ -364,20 +296,9 @@ def _check_windows(tokens: np.ndarray, batches, what: str) -> None:
         for row_x, row_y in zip(x, y):
             row = np.append(row_x, row_y[-1])  # (T+1,)
             starts = np.flatnonzero(windows[:, 0] == row[0])
-            if (
-                x.dtype != np.int64
-                or not np.array_equal(row_x[1:], row_y[:-1])
-                or not any(np.array_equal(windows[s], row) for s in starts)
-            ):
+            is_window = np.array_equal(row_x[1:], row_y[:-1]) and any(np.array_equal(windows[s], row) for s in starts)
+            if x.dtype != np.int64 or not is_window:
                 raise AssertionError(f"{what} gave a row that is not a window of the token array")
-
-
-def _drain(batches, n: int | None = None) -> int:
-    """Take `n` batches (all, if None) and drop them: the loop every figure times."""
-    count = sum(1 for _ in itertools.islice(batches, n))
-    if n is not None and count != n:
-        raise AssertionError(f"wanted {n} batches, got {count}")
-    return count
 
 
 def _epochs(loader):
@@ -388,9 +309,9 @@ def _epochs(loader):
 
 def _rates(ours: dict, theirs: dict | None) -> str:
     """Medians in us/batch -> "npllm 152,000 batches/s, baseline 9,400/s (16.2x)"."""
-    if theirs is None:
-        return f"npllm {1e6 / ours['median']:,.0f} batches/s"
+    rates = f"npllm {1e6 / ours['median']:,.0f} batches/s"
     return (
-        f"npllm {1e6 / ours['median']:,.0f} batches/s, baseline {1e6 / theirs['median']:,.0f}/s "
-        f"({theirs['median'] / ours['median']:.1f}x)"
+        rates
+        if theirs is None
+        else f"{rates}, baseline {1e6 / theirs['median']:,.0f}/s ({theirs['median'] / ours['median']:.1f}x)"
     )

@@ -1,7 +1,7 @@
 """What every benchmark shares: timing, the optional peers, memory, one result row, the report.
 
-- `timeit(fn)`, `interleaved({name: fn})`: wall-clock seconds over a few runs, each figure
-  `summarize(runs)` = {median, min, max, runs}. The spread beside every median is min-max.
+- `timeit(fn)`, `interleaved({name: fn})`, `per_item({name: make_iterator}, n)`: wall-clock seconds
+  over a few runs, each figure `summarize(runs)` = {median, min, max, runs}; the spread is min-max.
 - `optional("torch")`: (the module, None), or (None, why it is missing): the one way a
   benchmark imports a peer it can do without (`not_installed` only looks for it).
   `torch_one_thread()` sets torch up for timing.
@@ -22,6 +22,7 @@ import gc
 import importlib
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -164,6 +165,20 @@ def summarize(runs: list[float]) -> dict:
         raise ValueError("no runs to summarize")
     runs = list(runs)
     return {"median": statistics.median(runs), "min": min(runs), "max": max(runs), "runs": runs}
+
+
+def per_item(sources: dict[str, Callable], n: int, repeat: int, unit: float = 1e6) -> dict[str, dict]:
+    """{name: seconds x unit per item}: each timed run drains `n` items from `source()`, names in turn
+    ({"npllm": lambda: loader}, n=330 -> {"npllm": microseconds per batch})."""
+    return {name: scale(timeit(lambda: drain(source(), n), repeat), unit / n) for name, source in sources.items()}
+
+
+def drain(items, n: int) -> int:
+    """Take `n` items of an iterable and drop them: the loop a per-item figure times."""
+    count = sum(1 for _ in itertools.islice(items, n))
+    if count != n:
+        raise AssertionError(f"wanted {n} items, got {count}")
+    return count
 
 
 def scale(stats: dict, factor: float) -> dict:

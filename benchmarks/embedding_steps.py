@@ -47,6 +47,24 @@ class Mode:
         return f"{table} + {TORCH_OPTIMIZERS[self.torch_optimizer]}" if self.torch_optimizer else table
 
 
+# The modes timed: a target race (npllm sparse=True against torch's usual setup), and variants.
+SGD = Mode("SGD", True, "sgd", True, "sgd", "GPTEmbedding(sparse=True) + SGD")
+SGD_DENSE_TABLE = Mode("SGD", False, "sgd", True, "sgd", "GPTEmbedding() (dense .grad) + SGD")
+SGD_TORCH_DENSE = Mode("SGD", True, "sgd", False, "sgd", "GPTEmbedding(sparse=True) + SGD")
+LAZY = Mode("lazy Adam", True, "lazy", True, "sparse_adam", "GPTEmbedding(sparse=True) + Adam(lazy=True)")
+ADAM = Mode("Adam", True, "adam", False, "adam", "GPTEmbedding(sparse=True) + Adam")
+ADAM_DENSE_TABLE = Mode("Adam", False, "adam", False, "adam", "GPTEmbedding() (dense .grad) + Adam")
+NO_OPT = Mode("no optimizer", False, None, False, None, "GPTEmbedding(): zero_grad + forward + backward")
+NO_OPT_SPARSE = Mode(
+    "no optimizer", True, None, True, None, "GPTEmbedding(sparse=True): zero_grad + forward + backward"
+)
+RACES = [  # (the mode with the target, the same with npllm's dense table, the same with torch's dense table)
+    (SGD, SGD_DENSE_TABLE, SGD_TORCH_DENSE),
+    (LAZY, None, None),
+    (ADAM, ADAM_DENSE_TABLE, None),
+]
+
+
 def npllm_setup(mode: Mode, width: int = D, dtype=np.float32):
     """(emb, optimizer or None) for one mode: GPTEmbedding(V, C, width) and its optimizer."""
     emb = npllm.GPTEmbedding(V, C, width, seed=SEED, dtype=dtype, sparse=mode.sparse)
@@ -110,6 +128,41 @@ def torch_step(model, opts, ids, grad_out):
 def random_grad_out(width: int = D) -> np.ndarray:
     """The fixed random gradient every step sends back: (B, T, width) float32 ~ N(0, 1), seed SEED."""
     return np.random.default_rng(SEED).standard_normal((B, T, width), dtype=np.float32)
+
+
+def twenty_steps(mode: Mode, ids: np.ndarray, grad_out: np.ndarray):
+    """The profile target (--profile): `mode`'s npllm step, warmed; returns the call of 20 more."""
+    emb, opt = npllm_setup(mode)
+    npllm_step(emb, opt, ids, grad_out)
+
+    def twenty():
+        for _ in range(20):
+            npllm_step(emb, opt, ids, grad_out)
+
+    return twenty
+
+
+def step_bytes(n: int, grad_rows: int, t: int, d: int, itemsize: int = 4) -> int:
+    """Bytes a step must read or write, with `grad_rows` token-gradient rows cleared and updated.
+
+    forward 2*n*d (gather + write out) + t*d (positions); backward 2*n*d (grad_out, twice)
+    + 2*grad_rows*d + 2*t*d (read+write the grads); zero_grad grad_rows*d + t*d; times itemsize.
+    step_bytes(n=2, grad_rows=1, t=2, d=1) -> 4 * (4 + 2 + 4 + 2 + 4 + 1 + 2) = 76
+    """
+    row = d * itemsize
+    forward = 2 * n * row + t * row
+    backward = 2 * n * row + 2 * grad_rows * row + 2 * t * row
+    clear = grad_rows * row + t * row
+    return forward + backward + clear
+
+
+def default_strategy() -> str:
+    """The name in npllm.scatter.STRATEGIES of the function npllm.embedding calls: "buckets"."""
+    import npllm.embedding
+    from npllm.scatter import STRATEGIES
+
+    used = [name for name, fn in STRATEGIES.items() if getattr(npllm.embedding, fn.__name__, None) is fn]
+    return used[0] if len(used) == 1 else "unknown"
 
 
 # --- the checks ------------------------------------------------------------------------------
