@@ -7,8 +7,8 @@ On tinyshakespeare.txt unless said otherwise (the generated texts are in `texts.
 - encode_to_numpy, warm: against npllm's own `encode` (target: no slower) and tiktoken's.
 - cold: a fresh Encoding per run, built before the clock starts; only its first encode is timed
   (every distinct piece goes through the merge loop once), against a fresh tiktoken Encoding. Target <= 2.5.
-- multilingual: ~200 KB of Shakespeare mixed with sentences in eight scripts and emoji, warm.
-  Target <= 1.0 (non-ASCII text takes the `regex` split, not the `re` one).
+- multilingual: ~200 KB of Shakespeare mixed with sentences in eight scripts and emoji, warm
+  (target <= 1.0: non-ASCII text takes the `regex` split, not the `re` one) and cold (<= 2.5).
 - non-English, warm: ~1 MB of Vietnamese, and ~1 MB of Chinese, Japanese, Korean and Russian,
   made of real words drawn by a seeded generator. Target <= 1.0. Beside each, the floor of a
   warm encode against tiktoken's whole encode: the split alone (`text.split(" ")`, the only
@@ -82,6 +82,7 @@ def run(quick: bool) -> list[Result]:
         rows.append(
             _warm_row(name, ref, why, "multilingual", mixed, sizes.repeat, "non-ASCII text, so the `regex` split")[0]
         )
+        rows.append(_cold_row(name, ref, why, "multilingual", mixed, sizes.repeat))
         rows += _long_rows(name, ref, why, label, scale(cold.npllm, MB / len(text.encode("utf-8"))), sizes)
         if name in sizes.batch_encodings:
             rows += _batch_rows(name, ref, why, shakespeare, sizes)
