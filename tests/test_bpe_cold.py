@@ -188,6 +188,29 @@ def test_a_word_cache_remembers_only_short_words_as_seen():
 
     cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
     long_word = "x" * (MAX_CACHED_CHARS + 1)
-    assert not cache.admit(["a", "b"]) and cache.seen_once == {"a", "b"}  # all short: one update in C
+    assert not cache.admit(["a", "b"]) and cache.pending == ["a", "b"]  # a first text: kept as it is
+    assert not cache.seen_once  # hashed only when the next text comes
     assert cache.admit(["a", long_word]) and cache.seen_once == {"a", "b"} and cache["a"] == (1,)
+    assert cache.pending is None
     assert not cache.admit([long_word]) and long_word not in cache
+
+
+def test_a_first_texts_words_are_admitted_when_the_next_text_has_them_again():
+    from npllm.bpe.spaced import SpacedChunkCache
+
+    cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
+    assert not cache.admit(["you", "know"])  # first text: nothing to admit, nothing hashed
+    assert not cache.admit(["new"])  # the first text's words go into seen_once now, "new" too
+    assert cache.seen_once == {"you", "know", "new"} and cache.pending is None
+    assert cache.admit(["know", "new"]) and cache["know"] == (4,) and cache["new"] == (3,)
+
+
+def test_one_cold_encode_leaves_its_words_pending_and_the_second_admits_them(gpt2, prose_text):
+    fresh = npllm.Encoding(**gpt2.constructor_args())
+    expected = gpt2.encode_ordinary(prose_text)
+    assert fresh.encode_ordinary(prose_text) == expected
+    words = fresh._spaced_ids
+    assert words.pending is not None and not words.seen_once and not words
+    assert fresh.encode_ordinary(prose_text) == expected
+    assert words.pending is None and len(words) > 500  # the words seen twice are cached
+    assert fresh.encode_ordinary(prose_text) == expected
