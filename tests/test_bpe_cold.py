@@ -205,6 +205,15 @@ def test_a_first_texts_words_are_admitted_when_the_next_text_has_them_again():
     assert cache.admit(["know", "new"]) and cache["know"] == (4,) and cache["new"] == (3,)
 
 
+def test_a_long_first_text_is_remembered_at_once_not_kept_as_a_list():
+    from npllm.bpe.spaced import SpacedChunkCache
+
+    cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,), maxsize=2)
+    assert not cache.admit(["a", "b", "a", "c", "a"])  # 5 words > 2 * maxsize: no list kept
+    assert cache.pending is None and cache.seen_once == {"a", "b", "c"}
+    assert cache.admit(["b"]) and cache["b"] == (1,)
+
+
 def test_one_cold_encode_leaves_its_words_pending_and_the_second_admits_them(gpt2, prose_text):
     fresh = npllm.Encoding(**gpt2.constructor_args())
     expected = gpt2.encode_ordinary(prose_text)

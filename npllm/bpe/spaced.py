@@ -72,8 +72,10 @@ class SpacedChunkCache(dict):
         With nothing seen yet (a first text), no word can be cached, and the words are only
         kept as they are (`pending`): they are hashed into `seen_once` when the next text comes.
         A single cold encode (one file, one command) then never pays for that, 8-12% of it.
+        Only up to 2 * maxsize words wait so (tinyshakespeare has 170,000): a list keeps every
+        repeat, so a longer one would hold more memory than the set it stands for.
         """
-        if not self.seen_once and self.pending is None:
+        if not self.seen_once and self.pending is None and len(words) <= 2 * self.maxsize:
             self.pending = words
             return False
         if self.pending is not None:
