@@ -25,24 +25,21 @@ say they were skipped.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 import npllm
-from benchmarks import embedding_steps as steps  # each library's step, written plainly, and the checks
-from benchmarks.common import MB, Result, interleaved, progress, scale, summarize, timeit, torch_one_thread, traced_peak
-from benchmarks.embedding_steps import ADAM, LAZY, NO_OPT, NO_OPT_SPARSE, RACES, SGD, B, C, D, Mode, T, V
+from benchmarks import embedding_steps as steps  # each library's step, written plainly, its timing, the checks
+from benchmarks.common import MB, Result, progress, scale, summarize, torch_one_thread
+from benchmarks.embedding_steps import ADAM, NO_OPT, NO_OPT_SPARSE, RACES, SGD, B, C, D, Mode, T, V
 from npllm import data
-from npllm.scatter import STRATEGIES
 
 STEP_TARGET = 0.8  # npllm step / torch step, in each optimizer mode
 NO_OPTIMIZER_TARGET = 0.2  # npllm's default Embedding / torch dense, zero_grad + forward + backward
 NUMERICS_D, NUMERICS_STEPS, NUMERICS_TARGET = 32, 20, 1e-6  # float64 error against how far the weights moved
 MEMORY_TARGET = 0.5  # peak extra memory of a step / one (V, D) float32 table
 FLOOR_TARGET = 2.0  # npllm no-optimizer step / its touched-rows memory floor
-COPY_ELEMENTS = 64 * 2**20  # float32: a 256 MiB np.copyto for the bandwidth
 TABLE_MB = V * D * 4 / MB  # one (V, D) float32 table
 SHAPE = f"ids (B, T) = ({B}, {T}) of real text, tables ({V:,} + {C:,}) x {D}"
 
@@ -63,10 +60,9 @@ def run(quick: bool) -> list[Result]:
     sizes = QUICK if quick else FULL
     tokens = np.asarray(npllm.get_encoding("gpt2").encode_ordinary(data.read_text("tinyshakespeare.txt")))
     ids, grad_out = tokens[: B * T].reshape(B, T).astype(np.int64), steps.random_grad_out(D)
-    peaks = {}  # npllm Mode -> the peak extra MB of its steps
-    rows = []
+    rows, peaks = [], {}  # peaks: npllm Mode -> the peak extra MB of its steps
     with torch_one_thread() as (torch, why):
-        numerics = _numerics(torch, tokens) if torch else {}
+        numerics = steps.numerics(torch, tokens, NUMERICS_STEPS, NUMERICS_D) if torch else {}
         for mode, dense_table, torch_dense in RACES:
             rows += _training_rows(torch, why, mode, dense_table, torch_dense, ids, grad_out, numerics, peaks, sizes)
         rows += _no_optimizer_rows(torch, why, ids, grad_out, peaks, sizes)
@@ -76,35 +72,22 @@ def run(quick: bool) -> list[Result]:
     return rows
 
 
-def _race(fns: dict, ours: list[Mode], repeat: int, warmup: int, peaks: dict, memory_repeat: int) -> dict:
-    """{name: ms figures} of each step in `fns`, timed in interleaved rounds; then the peak memory
-    of a few more steps of each npllm side (`ours`, named by Mode.what) goes into `peaks`."""
-    figures = {name: scale(figure, 1e3) for name, figure in interleaved(fns, repeat, warmup).items()}
-    for mode in ours:
-        peaks[mode] = summarize([traced_peak(fns[mode.what])[1] for _ in range(memory_repeat)])
-    return figures
-
-
 # --- the training steps, mode for mode -------------------------------------------------------
 
 
 def _training_rows(torch, why, mode, dense_table, torch_dense, ids, grad_out, numerics, peaks, sizes) -> list[Result]:
     """One mode's steps, npllm's and torch's, in interleaved rounds: the target row and its extras."""
-    ours = [m for m in (mode, dense_table) if m]
-    fns = {m.what: functools.partial(steps.npllm_step, *steps.npllm_setup(m), ids, grad_out) for m in ours}
-    if torch:
-        tids, tgrad = torch.from_numpy(ids), torch.from_numpy(grad_out)
-        for m in [m for m in (mode, torch_dense) if m]:
-            fns[m.torch_name] = functools.partial(steps.torch_step, *steps.torch_setup(torch, m), tids, tgrad)
-    repeat = sizes.adam_repeat if mode is ADAM else sizes.repeat
+    ours = {m: steps.npllm_setup(m) for m in (mode, dense_table) if m}  # Mode -> (emb, opt)
+    theirs = {m: steps.torch_setup(torch, m) for m in (mode, torch_dense) if m and torch}  # Mode -> (model, opts)
+    repeat = sizes.adam_repeat if mode is ADAM else sizes.repeat  # and 1 warm-up round for Adam: torch's takes ~0.3 s
     progress(f"embedding: {mode.name} steps, npllm and torch, interleaved ({repeat} rounds)")
-    times = _race(fns, ours, repeat, 1 if mode is ADAM else 2, peaks, sizes.memory_repeat)  # torch's Adam: ~0.3 s
-    fns = None  # free this mode's tables before the next mode builds its own
+    fns = steps.step_calls(torch, ours, theirs, ids, grad_out)
+    times = steps.race(fns, list(ours), repeat, 1 if mode is ADAM else 2, peaks, sizes.memory_repeat)
+    fns = ours = theirs = None  # free this mode's tables before the next mode builds its own
     name = f"embedding training step ({mode.name}: zero_grad + forward + backward + step), {SHAPE}"
     ours_step, theirs, base = times[mode.what], mode.torch_name, times.get(mode.torch_name)
-    note = (
-        f"npllm {mode.what} against {theirs}, lr {steps.LR:g}, in interleaved rounds; {_numerics_note(numerics, mode)}"
-    )
+    checks = _numerics_note(numerics, mode)
+    note = f"npllm {mode.what} against {theirs}, lr {steps.LR:g}, in interleaved rounds; {checks}"
     rows = [Result(name, ours_step, theirs, base, "ms", note, STEP_TARGET, skipped=why)]
     if dense_table:
         note = (
@@ -119,15 +102,6 @@ def _training_rows(torch, why, mode, dense_table, torch_dense, ids, grad_out, nu
         note += ", which SGD then reads"
         rows.append(Result(name, ours_step, theirs, times.get(theirs), "ms", note, skipped=why))
     return rows
-
-
-def _numerics(torch, tokens: np.ndarray) -> dict:
-    """{mode name: {"float64": error, "float32": error}}: the weights after 20 steps, npllm's against torch's."""
-    progress(f"embedding: numerics, {NUMERICS_STEPS} steps of each mode against torch at D = {NUMERICS_D}")
-    batches = tokens[: NUMERICS_STEPS * B * T].astype(np.int64).reshape(NUMERICS_STEPS, B, T)  # consecutive windows
-    rng = np.random.default_rng(steps.SEED + 1)
-    grads = [rng.standard_normal((B, T, NUMERICS_D)) for _ in range(NUMERICS_STEPS)]  # (B, T, D) float64
-    return {mode.name: steps.weights_after_steps(torch, mode, batches, grads, NUMERICS_D) for mode in (SGD, LAZY, ADAM)}
 
 
 def _numerics_note(errors: dict, mode: Mode) -> str:
@@ -152,18 +126,11 @@ def _numerics_note(errors: dict, mode: Mode) -> str:
 
 
 def _no_optimizer_rows(torch, why, ids, grad_out, peaks, sizes) -> list[Result]:
-    embs = {mode: steps.npllm_setup(mode)[0] for mode in (NO_OPT, NO_OPT_SPARSE)}
-    models = {mode: steps.torch_gpt_embedding(torch, mode.torch_sparse) for mode in embs} if torch else {}
-    for mode, emb in embs.items():
-        steps.check_against_numpy(emb, ids, grad_out)  # two steps each: also the warm-up
-        if torch:
-            steps.check_against_torch(torch, models[mode], emb, ids, grad_out)
-    fns = {mode.what: functools.partial(steps.npllm_step, emb, None, ids, grad_out) for mode, emb in embs.items()}
-    for mode, model in models.items():
-        tids, tgrad = torch.from_numpy(ids), torch.from_numpy(grad_out)
-        fns[mode.torch_name] = functools.partial(steps.torch_step, model, [], tids, tgrad)
+    embs, models = steps.no_optimizer_sides(torch, ids, grad_out)  # {Mode: emb}, {Mode: torch model}: checked, warm
+    ours, theirs = {m: (emb, None) for m, emb in embs.items()}, {m: (model, []) for m, model in models.items()}
+    fns = steps.step_calls(torch, ours, theirs, ids, grad_out)
     progress(f"embedding: zero_grad + forward + backward, npllm and torch, interleaved ({sizes.repeat} rounds)")
-    times = _race(fns, list(embs), sizes.repeat, 2, peaks, sizes.memory_repeat)
+    times = steps.race(fns, list(embs), sizes.repeat, 2, peaks, sizes.memory_repeat)
     distinct = len(np.unique(ids))
     shape = f"ids (B, T) = ({B}, {T}), {distinct:,} distinct, tables ({V:,} + {C:,}) x {D}"
     name = f"embedding step without optimizer (zero_grad + forward + backward), {shape}"
@@ -192,58 +159,30 @@ def _forward_backward_rows(torch, why, emb, models, ids, grad_out, shape, repeat
     """Forward alone and backward alone: npllm's default Embedding against torch's dense and sparse tables."""
     progress("embedding: forward alone, backward alone")
     forward_note = "torch with autograd recording, as in training (model(ids))"
-    backward_note = (
-        "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default (dense .grad) "
-        "Embedding"
-    )
+    backward_note = "torch out.backward(grad_out) after model.zero_grad() + model(ids), untimed; npllm's default"
+    backward_note += " (dense .grad) Embedding"
     summed_note = ", which sums a token's rows here; torch sparse=True leaves that to its optimizer"
     tids, tgrad = (torch.from_numpy(ids), torch.from_numpy(grad_out)) if torch else (None, None)
+    forward, backward = steps.time_forward, steps.time_backward  # (emb or model, ids, grad_out, repeat) -> ms
     parts = [  # (row name, how to time a forward or backward of npllm's emb or a torch model, note)
-        (f"embedding forward alone, out = emb.forward(ids), {shape}", _time_forward, forward_note),
-        (f"embedding backward alone, after an untimed zero_grad + forward, {shape}", _time_backward, backward_note),
+        (f"embedding forward alone, out = emb.forward(ids), {shape}", forward, forward_note),
+        (f"embedding backward alone, after an untimed zero_grad + forward, {shape}", backward, backward_note),
     ]
     rows = []
     for name, time_it, note in parts:
         ours = time_it(emb, ids, grad_out, repeat)
         for mode in (NO_OPT, NO_OPT_SPARSE):
             theirs = time_it(models[mode], tids, tgrad, repeat) if mode in models else None
-            why_note = note + (summed_note if time_it is _time_backward and mode.torch_sparse else "")
+            why_note = note + (summed_note if time_it is backward and mode.torch_sparse else "")
             rows.append(Result(name, ours, mode.torch_name, theirs, "ms", why_note, skipped=why))
     return rows
-
-
-def _time_forward(model, ids, grad_out, repeat: int) -> dict:
-    """ms of model(ids)."""
-    return scale(timeit(lambda: model(ids), repeat), 1e3)
-
-
-def _time_backward(model, ids, grad_out, repeat: int) -> dict:
-    """ms of model.backward(grad_out) (torch: out.backward) after an untimed zero_grad + forward."""
-    backward = (
-        (lambda _: model.backward(grad_out)) if hasattr(model, "backward") else (lambda out: out.backward(grad_out))
-    )
-    return scale(timeit(backward, repeat, setup=lambda: _forward(model, ids)), 1e3)
-
-
-def _forward(model, ids):
-    """zero_grad, then the forward pass: what backward alone needs, untimed (npllm's Embedding or torch's model)."""
-    model.zero_grad()
-    return model(ids)
 
 
 def _floor_rows(name: str, step: dict, distinct: int, repeat: int) -> list[Result]:
     """The no-optimizer step against the time its bytes take at np.copyto's bandwidth, with the
     gradient rows it touches, and with a whole dense (V, D) gradient."""
     progress("embedding: copy bandwidth (np.copyto, 256 MiB float32)")
-    src = np.full(COPY_ELEMENTS, 1.0, dtype=np.float32)
-    dst = np.zeros_like(src)
-    dst.fill(0)  # np.zeros maps pages lazily: touch them now, not in the first copy
-    copy = timeit(lambda: np.copyto(dst, src), repeat)
-    copy_bytes = 2 * src.nbytes  # read the source, write the destination
-    speed = (
-        f"bandwidth {copy_bytes / copy['median'] / 1e9:.1f} GB/s = 2 x {src.nbytes / MB:.0f} MB (read + write) / "
-        f"median np.copyto {copy['median'] * 1e3:.1f} ms (n={len(copy['runs'])})"
-    )
+    per_byte, speed = steps.copy_bandwidth(repeat)  # ms per byte read or written, and how it was measured
     touched, dense = steps.step_bytes(B * T, distinct, T, D), steps.step_bytes(B * T, V, T, D)
     touched_note = (
         "bytes = 2NR (read the N gathered token rows, write the (B, T, D) output; the position add fused into that "
@@ -256,8 +195,8 @@ def _floor_rows(name: str, step: dict, distinct: int, repeat: int) -> list[Resul
         "no target (npllm clears and writes only touched rows); the formula of the touched-rows row with "
         f"G = V = {V:,} (zero the whole grad, read+write all of it) -> {dense / MB:.0f} MB; {speed}"
     )
-    touched_floor = "memory floor, touched rows: step bytes / copy bandwidth", scale(copy, 1e3 * touched / copy_bytes)
-    dense_floor = "memory floor, dense (V, D) grad: step bytes / copy bandwidth", scale(copy, 1e3 * dense / copy_bytes)
+    touched_floor = "memory floor, touched rows: step bytes / copy bandwidth", scale(per_byte, touched)
+    dense_floor = "memory floor, dense (V, D) grad: step bytes / copy bandwidth", scale(per_byte, dense)
     return [
         Result(name, step, *touched_floor, "ms", touched_note, FLOOR_TARGET),
         Result(name, step, *dense_floor, "ms", dense_note),
@@ -286,21 +225,10 @@ def _memory_row(mode: Mode, figure: dict) -> Result:
 def _scatter_rows(ids, grad_out, repeat: int) -> list[Result]:
     """Each strategy of npllm.scatter adding (N, D) rows into a (V, D) grad, against np.add.at."""
     flat_ids, rows = ids.reshape(-1), grad_out.reshape(-1, D)  # (N,), (N, D)
-    touched = np.unique(flat_ids)  # (U,)
-    want = np.zeros((V, D), dtype=np.float32)
-    np.add.at(want, flat_ids, rows)  # (V, D), the baseline's answer
-    grad = np.zeros((V, D), dtype=np.float32)
-    for name, fn in STRATEGIES.items():
-        grad.fill(0)  # also touches every page before the timed runs
-        fn(grad, flat_ids, rows)
-        steps.check_zero_outside(f"scatter_add {name!r}", grad, touched)
-        steps.check_close(f"scatter_add {name!r} (against np.add.at)", grad[touched], want[touched])
-    want = None
-
     n = len(flat_ids)
     progress(f"embedding: scatter-add strategies, ({n:,}, {D}) rows into ({V:,}, {D})")
-    baseline = scale(timeit(lambda: np.add.at(grad, flat_ids, rows), repeat), 1e3)
-    figures = {name: scale(timeit(lambda: fn(grad, flat_ids, rows), repeat), 1e3) for name, fn in STRATEGIES.items()}
+    figures = steps.scatter_times(flat_ids, rows, repeat)  # ms of np.add.at and of each strategy, checked first
+    baseline = figures.pop("np.add.at")
     default = steps.default_strategy()
     fastest = min(figures, key=lambda k: figures[k]["median"])
     verdict = "= Embedding's default" if fastest == default else f"(not Embedding's default {default!r})"

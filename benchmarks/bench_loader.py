@@ -1,8 +1,9 @@
 """Loader speed and memory: npllm's `DataLoader` and `random_batches` against the course's list of windows.
 
-On tinyshakespeare's GPT-2 tokens (338,025 IDs), B = batch size, L = max_length. Baselines, below:
-NumPy, the course's `GPTDatasetV1` with `np.array` for `torch.tensor` (every window copied up
-front) and `np.stack` per batch; torch, `DataLoader` (num_workers=0, one thread) over `GPTDatasetV1`.
+On tinyshakespeare's GPT-2 tokens (338,025 IDs), B = batch size, L = max_length. Baselines (in
+`loader_baselines.py`): NumPy, the course's `GPTDatasetV1` with `np.array` for `torch.tensor` (every
+window copied up front) and `np.stack` per batch; torch, `DataLoader` (num_workers=0, one thread)
+over `GPTDatasetV1`.
 Rows: one shuffled epoch at (B, L, stride) = (8, 256, 128) in us/batch (target: 5x torch's
 batches/s); 20,000 shuffled batches at (8, 1024, 1), the baselines holding the first 20,000 windows
 (all 337,001 would take ~5.6 GB each); the construction at (8, 1024, 1), seconds and MB above the
@@ -25,11 +26,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 import npllm
 from benchmarks import common
 from benchmarks.common import MB, Result, drain, per_item, progress, summarize, timeit, torch_one_thread, traced_peak
+from benchmarks.loader_baselines import Windows, check_same, check_windows, nanogpt_batches, numpy_batches, torch_loader
 from npllm import data
 from npllm.loader import DataLoader, GPTDataset, random_batches
 
@@ -66,64 +67,6 @@ def run(quick: bool) -> list[Result]:
         return rows + _random_rows(ids, torch, why, sizes)
 
 
-# --- the baselines, written plainly ----------------------------------------------------------
-
-
-class Windows:
-    """The course's GPTDatasetV1, less the tokenizer call: every (input, target) window copied into
-    its own array up front, by `tensor` (torch.tensor for the torch baseline, np.array for NumPy's).
-
-    >>> ds = Windows(np.array([40, 367, 2885, 1464, 1807, 3619]), max_length=4, stride=1)
-    >>> len(ds), ds[0][0].tolist(), ds[0][1].tolist()
-    (2, [40, 367, 2885, 1464], [367, 2885, 1464, 1807])
-    """
-
-    def __init__(self, token_ids, max_length: int, stride: int, limit: int | None = None, tensor=np.array):
-        self.input_ids, self.target_ids = [], []  # (L,) int64 arrays or tensors, one per window
-        for i in itertools.islice(range(0, len(token_ids) - max_length, stride), limit):
-            self.input_ids.append(tensor(token_ids[i : i + max_length]))
-            self.target_ids.append(tensor(token_ids[i + 1 : i + max_length + 1]))
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    def __getitem__(self, i: int):
-        return self.input_ids[i], self.target_ids[i]
-
-
-def numpy_batches(dataset: Windows, batch_size: int, shuffle: bool, seed: int):
-    """Endless epochs of NumPy Windows: B windows per batch, np.stack'ed, each epoch in a new order."""
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(dataset)) if shuffle else np.arange(len(dataset))
-        for k in range(0, len(dataset), batch_size):
-            pairs = [dataset[i] for i in order[k : k + batch_size]]
-            yield np.stack([x for x, _ in pairs]), np.stack([y for _, y in pairs])  # (B, L), (B, L) int64
-
-
-def torch_loader(torch, dataset, batch_size: int, shuffle: bool, seed: int):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(dataset, batch_size, shuffle=shuffle, num_workers=0, generator=generator)
-
-
-def nanogpt_batches(tokens: np.ndarray, batch_size: int, block_size: int, seed: int, torch=None):
-    """nanoGPT's get_batch, endless: -> x (B, T), y (B, T) int64, torch tensors (NumPy arrays without torch)."""
-    rng = np.random.default_rng(seed) if torch is None else torch.Generator().manual_seed(seed)
-    while True:
-        if torch is None:
-            ix = rng.integers(len(tokens) - block_size, size=batch_size)  # (B,)
-            x = np.stack([tokens[i : i + block_size].astype(np.int64) for i in ix])
-            y = np.stack([tokens[i + 1 : i + 1 + block_size].astype(np.int64) for i in ix])
-        else:
-            ix = torch.randint(len(tokens) - block_size, (batch_size,), generator=rng)  # (B,)
-            x = torch.stack([torch.from_numpy((tokens[i : i + block_size]).astype(np.int64)) for i in ix])
-            y = torch.stack([torch.from_numpy((tokens[i + 1 : i + 1 + block_size]).astype(np.int64)) for i in ix])
-        yield x, y
-
-
-# --- the rows --------------------------------------------------------------------------------
-
-
 def _epoch_rows(ids, id_list, torch, why, sizes) -> list[Result]:
     """Microseconds per batch over one shuffled epoch at SHORT, npllm against the NumPy and torch loops."""
     b, length, stride = SHORT
@@ -131,9 +74,9 @@ def _epoch_rows(ids, id_list, torch, why, sizes) -> list[Result]:
     torch_ds = Windows(id_list, length, stride, tensor=torch.tensor) if torch else None
     expected = list(DataLoader(dataset, b, shuffle=False))  # [(x, y)], the whole epoch
     n = len(expected)
-    _check_same(expected, itertools.islice(numpy_batches(numpy_ds, b, False, SEED), n), "NumPy list of windows", SHORT)
+    check_same(expected, itertools.islice(numpy_batches(numpy_ds, b, False, SEED), n), "NumPy list of windows", SHORT)
     if torch:
-        _check_same(expected, torch_loader(torch, torch_ds, b, False, SEED), "torch DataLoader", SHORT)
+        check_same(expected, torch_loader(torch, torch_ds, b, False, SEED), "torch DataLoader", SHORT)
 
     progress(f"loader: one epoch at (B, L, stride) = {SHORT}")
     loader, numpy_loader = DataLoader(dataset, b, shuffle=True, seed=SEED), numpy_batches(numpy_ds, b, True, SEED)
@@ -174,7 +117,7 @@ def _long_rows(ids, torch, why, sizes) -> list[Result]:
     dataset, numpy_ds = GPTDataset(ids, length, stride), numpy_build()
     expected = list(itertools.islice(DataLoader(dataset, b, shuffle=False), CHECK_BATCHES))
     got = itertools.islice(numpy_batches(numpy_ds, b, False, SEED), CHECK_BATCHES)
-    _check_same(expected, got, "NumPy list of windows", LONG)
+    check_same(expected, got, "NumPy list of windows", LONG)
     progress(f"loader: {n:,} shuffled batches at {LONG}")
     loader, numpy_loader = DataLoader(dataset, b, shuffle=True, seed=SEED), numpy_batches(numpy_ds, b, True, SEED)
     figures = per_item({"npllm": lambda: _epochs(loader), "numpy": lambda: numpy_loader}, n, sizes.long_repeat)
@@ -248,7 +191,7 @@ def _torch_child(ids_file: str, cap: int, batches: int, repeat: int) -> None:
         memory_mb = common.tree_memory(os.getpid()) / MB - before_mb
         expected = list(itertools.islice(DataLoader(GPTDataset(ids, length, stride), b), CHECK_BATCHES))
         got = itertools.islice(torch_loader(torch, dataset, b, False, SEED), CHECK_BATCHES)
-        _check_same(expected, got, "torch DataLoader", LONG)
+        check_same(expected, got, "torch DataLoader", LONG)
         loader = torch_loader(torch, dataset, b, True, SEED)
         figures = per_item({"torch": lambda: _epochs(loader)}, batches, repeat)["torch"]
     print(json.dumps({"build_seconds": build_seconds, "memory_mb": memory_mb, "batches": figures}))
@@ -263,7 +206,7 @@ def _random_rows(ids, torch, why, sizes) -> list[Result]:
         "nanoGPT get_batch": lambda: nanogpt_batches(tokens, b, length, SEED, torch),
     }
     for what, source in sources.items():
-        _check_windows(tokens, source(), what)
+        check_windows(tokens, source(), what, CHECK_BATCHES)
     progress(f"loader: random_batches, {n:,} batches at (B, L) = {(b, length)}")
     ours, theirs = per_item(sources, n, sizes.long_repeat).values()
     how = ": torch.stack of torch.from_numpy slices" if torch else " in NumPy: np.stack of slices"
@@ -277,30 +220,6 @@ def _random_rows(ids, torch, why, sizes) -> list[Result]:
     return [Result(name, ours, f"nanoGPT get_batch{how}", theirs, "us/batch", note, skipped=skipped, profile=profile)]
 
 
-def _check_same(expected: list, got, what: str, shape) -> None:
-    """Batches `got` equal npllm's [(x, y)], value for value, as int64."""
-    got = list(got)
-    if len(got) != len(expected):
-        raise AssertionError(f"{what} gave {len(got)} batches at {shape}, npllm {len(expected)}")
-    for k, ((x, y), (gx, gy)) in enumerate(zip(expected, got)):
-        gx, gy = np.asarray(gx), np.asarray(gy)
-        if gx.dtype != np.int64 or not (np.array_equal(x, gx) and np.array_equal(y, gy)):
-            raise AssertionError(f"{what}'s batch {k} at {shape} differs from npllm's unshuffled DataLoader")
-
-
-def _check_windows(tokens: np.ndarray, batches, what: str) -> None:
-    """In the first CHECK_BATCHES batches, every row of x is tokens[s:s+T] and of y tokens[s+1:s+T+1], for some s."""
-    for x, y in itertools.islice(batches, CHECK_BATCHES):
-        x, y = np.asarray(x), np.asarray(y)
-        windows = sliding_window_view(tokens, x.shape[1] + 1)  # (N - T, T+1)
-        for row_x, row_y in zip(x, y):
-            row = np.append(row_x, row_y[-1])  # (T+1,)
-            starts = np.flatnonzero(windows[:, 0] == row[0])
-            is_window = np.array_equal(row_x[1:], row_y[:-1]) and any(np.array_equal(windows[s], row) for s in starts)
-            if x.dtype != np.int64 or not is_window:
-                raise AssertionError(f"{what} gave a row that is not a window of the token array")
-
-
 def _epochs(loader):
     """Epochs of `loader` back to back, endless: iter() after iter()."""
     while True:
@@ -310,8 +229,6 @@ def _epochs(loader):
 def _rates(ours: dict, theirs: dict | None) -> str:
     """Medians in us/batch -> "npllm 152,000 batches/s, baseline 9,400/s (16.2x)"."""
     rates = f"npllm {1e6 / ours['median']:,.0f} batches/s"
-    return (
-        rates
-        if theirs is None
-        else f"{rates}, baseline {1e6 / theirs['median']:,.0f}/s ({theirs['median'] / ours['median']:.1f}x)"
-    )
+    if theirs is None:
+        return rates
+    return f"{rates}, baseline {1e6 / theirs['median']:,.0f}/s ({theirs['median'] / ours['median']:.1f}x)"

@@ -1,7 +1,7 @@
-"""The embedding training step as a user of each library writes it, and the checks that the two agree.
+"""The embedding training step as a user of each library writes it, how it is timed, and the checks that the two agree.
 
-bench_embedding.py times these steps; `python -m benchmarks --investigate` times torch's again
-with huge pages. A `Mode` names one setup on each side:
+bench_embedding.py times these steps (`race`, `time_forward`, `time_backward`; the memory floor by `copy_bandwidth`);
+`python -m benchmarks --investigate` times torch's again with huge pages. A `Mode` names one setup on each side:
 
     npllm:  opt.zero_grad(); out = emb(ids); emb.backward(grad_out); opt.step()
     torch:  opt.zero_grad(); out = model(ids); out.backward(grad_out); opt.step()
@@ -13,15 +13,19 @@ libraries' defaults. Without an optimizer, each side's zero_grad is the module's
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 import npllm
+from benchmarks.common import MB, interleaved, progress, scale, summarize, timeit, traced_peak
+from npllm.scatter import STRATEGIES
 
 B, T = 8, 1024  # ids per step: (B, T)
 V, C, D = 50_257, 1024, 768  # GPT-2 small: vocabulary, context length, embedding width
 SEED, LR = 0, 1e-3
+COPY_ELEMENTS = 64 * 2**20  # float32: a 256 MiB np.copyto for the bandwidth
 TORCH_DENSE, TORCH_SPARSE = "torch nn.Embedding dense (1 thread)", "torch nn.Embedding sparse=True (1 thread)"
 TORCH_OPTIMIZERS = {
     "sgd": "optim.SGD",
@@ -165,7 +169,100 @@ def default_strategy() -> str:
     return used[0] if len(used) == 1 else "unknown"
 
 
+# --- the timing --------------------------------------------------------------------------------
+
+
+def step_calls(torch, ours: dict, theirs: dict, ids: np.ndarray, grad_out: np.ndarray) -> dict:
+    """The steps `race` times: {Mode.what: npllm's step} for `ours` {Mode: (emb, opt)}, then
+    {Mode.torch_name: torch's step} for `theirs` {Mode: (model, opts)}, all on the same ids and grad_out."""
+    calls = {mode.what: functools.partial(npllm_step, *side, ids, grad_out) for mode, side in ours.items()}
+    for mode, side in theirs.items():  # empty without torch
+        calls[mode.torch_name] = functools.partial(torch_step, *side, torch.from_numpy(ids), torch.from_numpy(grad_out))
+    return calls
+
+
+def race(fns: dict, ours: list[Mode], repeat: int, warmup: int, peaks: dict, memory_repeat: int) -> dict:
+    """{name: ms figures} of each step in `fns`, timed in interleaved rounds; then the peak memory
+    of a few more steps of each npllm side (`ours`, named by Mode.what) goes into `peaks`."""
+    figures = {name: scale(figure, 1e3) for name, figure in interleaved(fns, repeat, warmup).items()}
+    for mode in ours:
+        peaks[mode] = summarize([traced_peak(fns[mode.what])[1] for _ in range(memory_repeat)])
+    return figures
+
+
+def time_forward(model, ids, grad_out, repeat: int) -> dict:
+    """ms of model(ids)."""
+    return scale(timeit(lambda: model(ids), repeat), 1e3)
+
+
+def time_backward(model, ids, grad_out, repeat: int) -> dict:
+    """ms of model.backward(grad_out) (torch: out.backward) after an untimed zero_grad + forward."""
+    backward = (
+        (lambda _: model.backward(grad_out)) if hasattr(model, "backward") else (lambda out: out.backward(grad_out))
+    )
+    return scale(timeit(backward, repeat, setup=lambda: _forward(model, ids)), 1e3)
+
+
+def _forward(model, ids):
+    """zero_grad, then the forward pass: what backward alone needs, untimed (npllm's Embedding or torch's model)."""
+    model.zero_grad()
+    return model(ids)
+
+
+def copy_bandwidth(repeat: int) -> tuple[dict, str]:
+    """(ms per byte read or written at np.copyto's bandwidth, timed on 256 MiB of float32, the measurement in
+    words: "bandwidth 9.1 GB/s = 2 x 268 MB (read + write) / median np.copyto 59.0 ms (n=3)")."""
+    src = np.full(COPY_ELEMENTS, 1.0, dtype=np.float32)
+    dst = np.zeros_like(src)
+    dst.fill(0)  # np.zeros maps pages lazily: touch them now, not in the first copy
+    copy, copy_bytes = timeit(lambda: np.copyto(dst, src), repeat), 2 * src.nbytes  # bytes read + written
+    speed = (
+        f"bandwidth {copy_bytes / copy['median'] / 1e9:.1f} GB/s = 2 x {src.nbytes / MB:.0f} MB (read + write) / "
+        f"median np.copyto {copy['median'] * 1e3:.1f} ms (n={len(copy['runs'])})"
+    )
+    return scale(copy, 1e3 / copy_bytes), speed
+
+
+def scatter_times(flat_ids: np.ndarray, rows: np.ndarray, repeat: int) -> dict:
+    """{"np.add.at": ms, strategy: ms, ...}: np.add.at and each npllm.scatter strategy adding (N, D) `rows` at
+    `flat_ids` (N,) into one pre-touched (V, D) float32 grad, the strategies first checked against np.add.at."""
+    touched = np.unique(flat_ids)  # (U,)
+    want = np.zeros((V, D), dtype=np.float32)
+    np.add.at(want, flat_ids, rows)  # (V, D), the baseline's answer
+    grad = np.zeros((V, D), dtype=np.float32)
+    for name, fn in STRATEGIES.items():
+        grad.fill(0)  # also touches every page before the timed runs
+        fn(grad, flat_ids, rows)
+        check_zero_outside(f"scatter_add {name!r}", grad, touched)
+        check_close(f"scatter_add {name!r} (against np.add.at)", grad[touched], want[touched])
+    want = None  # free it before the timed runs
+    fns = {"np.add.at": np.add.at, **STRATEGIES}
+    return {name: scale(timeit(lambda: fn(grad, flat_ids, rows), repeat), 1e3) for name, fn in fns.items()}
+
+
 # --- the checks ------------------------------------------------------------------------------
+
+
+def no_optimizer_sides(torch, ids: np.ndarray, grad_out: np.ndarray) -> tuple[dict, dict]:
+    """({Mode: npllm's emb}, {Mode: torch's model}, none without torch) for NO_OPT and NO_OPT_SPARSE, each
+    checked against the NumPy twin and torch."""
+    embs = {mode: npllm_setup(mode)[0] for mode in (NO_OPT, NO_OPT_SPARSE)}
+    models = {mode: torch_gpt_embedding(torch, mode.torch_sparse) for mode in embs} if torch else {}
+    for mode, emb in embs.items():
+        check_against_numpy(emb, ids, grad_out)  # two steps each: also the warm-up
+        if torch:
+            check_against_torch(torch, models[mode], emb, ids, grad_out)
+    return embs, models
+
+
+def numerics(torch, tokens: np.ndarray, n_steps: int, width: int) -> dict:
+    """{mode name: {"float64": error, "float32": error}}: the weights after `n_steps` steps at D = `width`,
+    npllm's against torch's, on consecutive windows of `tokens` and fixed random gradients."""
+    progress(f"embedding: numerics, {n_steps} steps of each mode against torch at D = {width}")
+    batches = tokens[: n_steps * B * T].astype(np.int64).reshape(n_steps, B, T)  # consecutive windows
+    rng = np.random.default_rng(SEED + 1)
+    grads = [rng.standard_normal((B, T, width)) for _ in range(n_steps)]  # (B, T, D) float64
+    return {mode.name: weights_after_steps(torch, mode, batches, grads, width) for mode in (SGD, LAZY, ADAM)}
 
 
 def weights_after_steps(torch, mode: Mode, batches: np.ndarray, grads: list, width: int) -> dict:
