@@ -89,6 +89,56 @@ def test_real_text_equals_the_plain_path_and_tiktoken(fresh, stdlib_text):
     assert enc.encode_to_numpy(text).tolist() == ids
 
 
+@pytest.mark.parametrize("window", [1, 7, 64])
+def test_a_long_warm_text_goes_window_by_window_with_the_same_ids(fresh, stdlib_text, window):
+    """Windows as small as a word, and cuts beside indentation and blank lines: the IDs do not move."""
+    enc, ref = fresh
+    text = stdlib_text[:20_000]
+    expected = ref.encode_ordinary(text)
+    enc.encode_ordinary(text), enc.encode_ordinary(text)  # the words cached, so windows are used
+    for build in (enc._chunk_ids, enc._chunk_bytes):
+        cache = enc._spaced_ids if build == enc._chunk_ids else enc._spaced_bytes
+        values = chunk_values(text, cache, build, window=window)
+        flat = b"".join(values) if build == enc._chunk_bytes else functools.reduce(operator.iconcat, values, [])
+        assert (list(memoryview(flat).cast("I")) if isinstance(flat, bytes) else flat) == expected
+
+
+@pytest.mark.parametrize(
+    "text, window, expected",
+    [
+        ("ab cd ef", 4, [(0, 5), (5, 8)]),  # the first safe space at or after 4 is at 5
+        ("ab cd ef", 1, [(0, 2), (2, 5), (5, 8)]),
+        ("ab  cd ef", 1, [(0, 6), (6, 9)]),  # no cut beside another space
+        ("ab \ncd\x1c ef", 1, [(0, 10)]),  # nor beside a newline, nor \x1c (str.isspace)
+        ("abcdef", 1, [(0, 6)]),
+        ("", 3, [(0, 0)]),
+    ],
+)
+def test_safe_windows(text, window, expected):
+    assert list(spaced.safe_windows(text, window)) == expected
+
+
+@given(st.text(alphabet=st.sampled_from("ab." + SPACEY), max_size=80), st.integers(1, 12))
+@settings(max_examples=300, deadline=None)
+def test_windows_tile_the_text_and_start_at_safe_spaces(text, window):
+    windows = list(spaced.safe_windows(text, window))
+    assert "".join(text[a:b] for a, b in windows) == text
+    for a, _ in windows[1:]:
+        assert text[a] == " " and not text[a - 1].isspace() and not text[a + 1].isspace()
+
+
+def test_a_long_text_of_new_words_after_a_warm_one_is_encoded_window_by_window(fresh):
+    """A second document: its words are new, so each window is encoded the plain way, and the IDs
+    still equal tiktoken's."""
+    enc, ref = fresh
+    warm = " ".join(f"old{i}" for i in range(300))
+    enc.encode_ordinary(warm), enc.encode_ordinary(warm)
+    text = " ".join(f"new{i}  x" for i in range(6000))  # 2 * WINDOW characters and more, unsafe spaces too
+    assert len(text) >= 2 * spaced.WINDOW
+    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+    assert enc.encode_ordinary(text) == ref.encode_ordinary(text)
+
+
 @given(st.text(alphabet=st.sampled_from("aZ1!'é中 " + SPACEY), min_size=64, max_size=200))
 @settings(max_examples=300, deadline=None)
 def test_hard_text_equals_tiktoken(fresh, text):

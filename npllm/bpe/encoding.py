@@ -650,7 +650,7 @@ class Encoding:
         """The IDs of " " + word for many words at once: one split of " w1 w2 ...", then the
         pieces grouped back by word (spaced.py). ["you", "know,"] -> [(345,), (760, 11)] (gpt2)"""
         pieces = self._split(" " + " ".join(words))
-        return group_by_leading_space(pieces, list(map(self._piece_ids.__getitem__, pieces)), _flat_list, tuple)
+        return group_by_leading_space(pieces, list(map(self._piece_ids.__getitem__, pieces)), _flat_tuple)
 
     def _words_bytes(self, words: list[str]) -> list[bytes]:
         """`_words_ids`, packed as uint32 bytes."""
@@ -829,9 +829,9 @@ def special_token_regex(tokens: frozenset[str]) -> regex.Pattern:
     return regex.compile("|".join(regex.escape(t) for t in sorted(tokens, key=len, reverse=True)))
 
 
-def _flat_list(parts: list[tuple[int, ...]]) -> list[int]:
-    """[(1, 2), (3,)] -> [1, 2, 3]"""
-    return functools.reduce(operator.iconcat, parts, [])
+def _flat_tuple(parts: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """[(1, 2), (3,)] -> (1, 2, 3); a slice of it is a tuple already"""
+    return tuple(functools.reduce(operator.iconcat, parts, []))
 
 
 def replace_lone_surrogates(text: str) -> str:
