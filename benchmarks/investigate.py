@@ -4,6 +4,8 @@ Each settles a constant or explains a figure, and costs time the default run nee
 
 - `merge_long` against `merge_short` on random pieces of 16-1024 bytes (gpt2's ranks): where
   `LONG_PIECE` in npllm/bpe/merge.py belongs, said in a last row;
+- the word cache's path against the plain one as more spaces are doubled (indentation makes
+  empty parts, which cannot stand alone): where `UNSAFE_SHARE` in npllm/bpe/spaced.py belongs;
 - torch's embedding steps without optimizer (bench_embedding's) with THP_MEM_ALLOC_ENABLE=1, in
   a fresh process: torch's CPU allocator then asks for transparent huge pages (madvise), as
   NumPy does for large arrays by default, so the fresh buffers of each step (a dense step's
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import pathlib
 import random
 import sys
@@ -28,13 +31,14 @@ from benchmarks import embedding_steps as steps
 from benchmarks.common import Result, optional, progress, ratio_text, run_process, scale, timeit
 from npllm import data
 from npllm.bpe.merge import LONG_PIECE, merge_long, merge_short
+from npllm.bpe.spaced import UNSAFE_SHARE, chunk_values
 
 MERGE_ALPHABET = b"abcde"  # few letters: many merges per piece, as in a long word or blob
 THP = "THP_MEM_ALLOC_ENABLE=1"  # torch's opt-in to transparent huge pages, which NumPy asks for by default
 
 
 def run(quick: bool) -> list[Result]:
-    return _merge_rows(quick) + _huge_page_rows(quick)
+    return _merge_rows(quick) + _unsafe_share_rows(quick) + _huge_page_rows(quick)
 
 
 # --- merge_long against merge_short ----------------------------------------------------------
@@ -75,6 +79,41 @@ def _crossover_note(ratios: dict[int, float]) -> str:
     keep = crossover == LONG_PIECE or (crossover < LONG_PIECE and (at_threshold or 0) > 0.8)
     verdict = "keep it" if keep else f"consider LONG_PIECE = {crossover}"
     return f"merge_long faster from {crossover}-byte pieces up; LONG_PIECE = {LONG_PIECE} now: {verdict}"
+
+
+# --- the word cache against the plain path, as spaces double --------------------------------
+
+
+def _unsafe_share_rows(quick: bool) -> list[Result]:
+    """Warm encodes of tinyshakespeare with a share of its spaces doubled, through the word cache
+    (made to cut at spaces however many parts are unsafe) and the plain way (split, piece cache)."""
+    enc = npllm.get_encoding("gpt2")
+    words = data.read_text("tinyshakespeare.txt")[: 100_000 if quick else 300_000].split(" ")
+    shares, repeat = ((0.0, 0.05, 0.2), 3) if quick else ((0.0, 0.02, 0.05, 0.1, 0.2), 5)
+
+    def spaced(text):
+        values = chunk_values(text, enc._spaced_ids, enc._chunk_ids, mostly_cached=0)
+        return functools.reduce(operator.iconcat, values, [])
+
+    def plain(text):
+        return functools.reduce(operator.iconcat, map(enc._piece_ids.__getitem__, enc._split(text)), [])
+
+    rows, ratios = [], {}
+    progress("investigate: word cache vs plain path, doubled spaces")
+    for share in shares:
+        rng = random.Random(0)
+        text = "".join(w + ("  " if rng.random() < share else " ") for w in words)
+        if spaced(text) != plain(text) or spaced(text) != plain(text):  # also the warm-up passes
+            raise AssertionError(f"the word cache and the plain path disagree at {share:.0%} doubled spaces")
+        ours, theirs = timeit(lambda: spaced(text), repeat), timeit(lambda: plain(text), repeat)
+        ratios[share] = ours["median"] / theirs["median"]
+        note = f"{len(text):,} characters; an empty part (two spaces) cannot stand alone and is joined"
+        name = f"word cache vs plain, {share:.0%} of spaces doubled, gpt2"
+        rows.append(Result(name, ours, "plain", theirs, note=note))
+    worse = [share for share, r in ratios.items() if r > 1]
+    verdict = f"the word cache is slower from {min(worse):.0%} doubled on" if worse else "the word cache always wins"
+    note = f"{verdict}; UNSAFE_SHARE = {UNSAFE_SHARE}: the plain way when more than 1 part in {UNSAFE_SHARE} is unsafe"
+    return rows + [Result("UNSAFE_SHARE threshold", None, note=note)]
 
 
 # --- torch with transparent huge pages -------------------------------------------------------

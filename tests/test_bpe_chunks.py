@@ -53,6 +53,14 @@ def test_kinds():
     assert kinds_of("a1 ,中，\u0301").tolist() == [LETTER, NUMBER, SPACE, OTHER, LETTER, OTHER, MARK]
 
 
+def test_the_ascii_table_is_the_start_of_the_whole_one():
+    """ASCII text is looked up in a table of 128 code points: the same kinds as the full table's."""
+    ascii_kinds = character_kinds(128)
+    assert ascii_kinds.tolist() == character_kinds()[:128].tolist()
+    text = "".join(map(chr, range(128)))
+    assert kinds_of(text).tolist() == kinds_of(text + "中")[:-1].tolist() == ascii_kinds.tolist()
+
+
 @pytest.mark.parametrize(
     "text, cuts",
     [

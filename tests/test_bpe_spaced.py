@@ -25,7 +25,7 @@ SPACEY = " \n\t\r\u00a0\u3000\u0085\x1c\x0b"  # ASCII and Unicode whitespace, an
 def stretches(text: str) -> list[str]:
     """The stretches chunk_values cuts `text` into (the encoders hand back what they get)."""
     cache = SpacedChunkCache(lambda words: [" " + word for word in words], lambda chunk: chunk)
-    chunk_values(text, cache, lambda head: head)  # first sight of the words
+    chunk_values(text, cache, lambda head: head, mostly_cached=0)  # first sight of the words
     return chunk_values(text, cache, lambda head: head, mostly_cached=0)  # 0: cut, however few are cached
 
 
@@ -95,10 +95,12 @@ def test_a_long_warm_text_goes_window_by_window_with_the_same_ids(fresh, stdlib_
     enc, ref = fresh
     text = stdlib_text[:20_000]
     expected = ref.encode_ordinary(text)
-    enc.encode_ordinary(text), enc.encode_ordinary(text)  # the words cached, so windows are used
     for build in (enc._chunk_ids, enc._chunk_bytes):
         cache = enc._spaced_ids if build == enc._chunk_ids else enc._spaced_bytes
-        values = chunk_values(text, cache, build, window=window)
+        for _ in range(2):  # the words cached (code would go the plain way: mostly_cached=0 cuts anyway)
+            chunk_values(text, cache, build, mostly_cached=0)
+        assert cache, "windows are used only once the cache holds words"
+        values = chunk_values(text, cache, build, window=window, mostly_cached=0)
         flat = b"".join(values) if build == enc._chunk_bytes else functools.reduce(operator.iconcat, values, [])
         assert (list(memoryview(flat).cast("I")) if isinstance(flat, bytes) else flat) == expected
 
@@ -189,7 +191,7 @@ def test_long_words_are_not_remembered_and_unsafe_parts_are_remembered_as_none()
     many = " ".join(f"w{i}" for i in range(20))  # enough cached words for the cut to be worth it
     text = f"a {many} short {long_word} b  c d"
     assert chunk_values(text, cache, len) is None  # first sight: nothing cached yet
-    values = chunk_values(text, cache, len)
+    values = chunk_values(text, cache, len, mostly_cached=0)  # 2 unsafe parts in 25 would go the plain way
     # "a", the 20 words, then the long word, not kept, joined with its neighbours as any part
     # not cached is: " short x...x b"; the empty part (two spaces) joins " b  c" to that; " d"
     assert values == [1, *[len(f" w{i}") for i in range(20)], len(f" short {long_word} b  c"), 2]
@@ -201,6 +203,20 @@ def test_a_text_of_new_words_is_left_to_the_plain_way():
     cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len)
     assert chunk_values("a b c d e f g h i j", cache, len) is None  # first sight of every word
     assert chunk_values("a b c d e f g h i j", cache, len) == [1] + [2] * 9
+
+
+def test_a_text_with_many_unsafe_parts_is_left_to_the_plain_way():
+    """Indentation: more than 1 part in UNSAFE_SHARE cannot stand alone, so joining would cost
+    more than the plain way; mostly_cached=0 still cuts."""
+    cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len)
+    words = " ".join(f"w{i}" for i in range(40))
+    indented = words + "  x"  # one empty part in 42: under 1 in 20
+    code = words + "".join(f"\n    y{i}" for i in range(4))  # four lines indented by four spaces
+    for text in (indented, code, indented, code):  # the words seen twice: cached
+        chunk_values(text, cache, len)
+    assert chunk_values(indented, cache, len) is not None
+    assert chunk_values(code, cache, len) is None  # 12 empty parts in 56
+    assert chunk_values(code, cache, len, mostly_cached=0) is not None
 
 
 def test_a_full_cache_starts_over():

@@ -74,6 +74,7 @@ READ_CHUNK_CHARS = 1 << 22  # characters read from a file at a time (at most; th
 MAX_BLOCK_BYTES = 1 << 26  # a larger chunk_chars still reads 64 MB at a time (read(n) allocates n bytes first)
 KNOWN_PATTERNS = frozenset({GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN})  # the patterns the rule is proven for
 CODE_POINTS = 0x110000
+ASCII = 128  # code points
 LAST_CUT_SPAN = 1 << 18  # characters whose kinds are looked at together (about 2 MB of arrays)
 
 # The kinds of character, as one byte each. Kinds from LETTER up are "surely not white space".
@@ -108,22 +109,24 @@ PAIR = _pair_table()  # (kinds, kinds) bool
 PAIR_FLAT = PAIR.ravel()  # index a * len(KIND_NAMES) + b
 
 
-@functools.lru_cache(maxsize=1)
-def character_kinds() -> np.ndarray:  # -> (CODE_POINTS,) uint8
-    r"""The kind of every code point, where tiktoken's classes and the installed `regex`'s agree.
+@functools.lru_cache(maxsize=2)
+def character_kinds(limit: int = CODE_POINTS) -> np.ndarray:  # -> (limit,) uint8
+    r"""The kind of every code point below `limit`, where tiktoken's classes and the installed
+    `regex`'s agree.
 
-    Built once per process (about 30 ms): each class is compared code point by code point;
-    where the two disagree the code point is UNSURE (or UNSURE_SPACE for white space).
+    Built once per process (about 30 ms for all of Unicode, well under 1 ms for ASCII, limit=128):
+    each class is compared code point by code point; where the two disagree the code point is
+    UNSURE (or UNSURE_SPACE for white space).
     "a" -> LETTER, "7" -> NUMBER, "中" -> LETTER, "，" -> OTHER, "\u0301" -> MARK.
     """
-    every = np.arange(CODE_POINTS, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
-    kinds = np.full(CODE_POINTS, OTHER, dtype=np.uint8)
-    unsure = np.zeros(CODE_POINTS, dtype=bool)
+    every = np.arange(limit, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    kinds = np.full(limit, OTHER, dtype=np.uint8)
+    unsure = np.zeros(limit, dtype=bool)
     for cls, kind in ((r"\p{L}", LETTER), (r"\p{N}", NUMBER), (r"\p{M}", MARK), (r"\s", SPACE)):
-        tiktokens = np.zeros(CODE_POINTS, dtype=bool)
+        tiktokens = np.zeros(limit, dtype=bool)
         for first, last in unicode_classes.ranges(cls):
-            tiktokens[first : last + 1] = True
-        installed = np.zeros(CODE_POINTS, dtype=bool)
+            tiktokens[first : last + 1] = True  # a range past `limit` is cut short by the slice
+        installed = np.zeros(limit, dtype=bool)
         for run in regex.finditer(f"{cls}+", every):
             installed[run.start() : run.end()] = True
         kinds[tiktokens & installed] = kind
@@ -139,7 +142,10 @@ def character_kinds() -> np.ndarray:  # -> (CODE_POINTS,) uint8
 
 
 def kinds_of(text: str) -> np.ndarray:  # str (N,) -> (N,) uint8
-    r"""The kind of each character. "a1 \n" -> [LETTER, NUMBER, SPACE, LF]"""
+    r"""The kind of each character. "a1 \n" -> [LETTER, NUMBER, SPACE, LF]
+    ASCII text (most files, most blocks) needs only the table of the first 128 code points."""
+    if text.isascii():
+        return character_kinds(ASCII).take(np.frombuffer(text.encode("ascii"), dtype=np.uint8))
     code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (N,)
     return character_kinds().take(code_points)
 

@@ -42,6 +42,7 @@ from npllm._checks import check_int
 MAX_CACHED_CHARS = 256  # a longer word is encoded but not remembered: it rarely comes back
 CACHE_SIZE = 1 << 17  # words remembered; tinyshakespeare has about 42,000 distinct ones
 MOSTLY_CACHED = 8  # cut at spaces when at most 1 part in 8 is not cached; else the plain way
+UNSAFE_SHARE = 20  # and at most 1 in 20 cannot stand alone (python -m benchmarks --investigate)
 MISSING = object()  # what a lookup of a part the cache does not hold gives
 WINDOW = 1 << 14  # characters per window of a long warm text: its parts (~3,000 strings) stay in cache
 _SAFE_SPACE = re.compile(r"(?<=\S) (?=\S)")  # re's \s is str.isspace, as everywhere here
@@ -161,6 +162,8 @@ def safe_windows(text: str, window: int):
 def _stretch_values(text: str, cache: SpacedChunkCache, encode_head, mostly_cached: int) -> list | None:
     """`chunk_values` of one window (or a whole short text)."""
     parts = text.split(" ")  # ["hello", "you", "know"]; a space before every part but the first
+    if mostly_cached and parts.count("") * UNSAFE_SHARE > len(parts):
+        return None  # two spaces in a row (indentation) make an empty part, never safe: see below
     if cache:
         values = list(map(cache.get, parts[1:], repeat(MISSING)))  # part i + 1 -> values[i]
         n_missing = values.count(MISSING)
@@ -182,8 +185,11 @@ def _stretch_values(text: str, cache: SpacedChunkCache, encode_head, mostly_cach
     if values and values[-1] is None and last and not last[0].isspace():
         # nothing follows the last part (a text ending "...\n"): only its start must be safe
         values[-1] = cache.encode_one(" " + last)
+    n_unsafe = values.count(None)  # parts to join with their neighbours
+    if mostly_cached and n_unsafe * UNSAFE_SHARE > len(values):
+        return None  # indented code, many double spaces: joining costs more than the plain way
     head = parts[0]
-    if None not in values and (not head or not head[-1].isspace()):  # every space is a safe cut: the usual case
+    if not n_unsafe and (not head or not head[-1].isspace()):  # every space is a safe cut: the usual case
         if head or not values:  # an empty head (a window starts with its safe space): nothing before it
             values.insert(0, encode_head(head))
         return values
