@@ -13,11 +13,9 @@ What this leaves out: compression, sharding, any other dtype.
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import pathlib
-import signal
 from collections.abc import Iterable
 
 import numpy as np
@@ -199,27 +197,19 @@ def _with_offsets(chunks: Iterable[str]):
 def _encode_chunks(enc, chunks, special: str, workers: int, where: str, dtype: str = "uint32"):
     """(UTF-8 size, IDs as raw little-endian `dtype` bytes) per (offset, chunk), in order.
 
-    In `workers` processes if more than one, with at most 2 * workers chunks in flight, so
-    memory stays bounded. A worker sends back the chunk's IDs packed as the token file's own
-    bytes (2 or 4 per ID, one `bytes` object to unpickle), not a list of Python ints: the
-    parent reads, orders and writes, and the workers do everything else.
+    In `workers` processes if more than one (`npllm.workers.ordered_map`), with at most two
+    chunks per worker in hand, so memory stays bounded. A worker sends back the chunk's IDs
+    packed as the token file's own bytes (2 or 4 per ID, one `bytes` object to unpickle), not
+    a list of Python ints: the parent reads, orders and writes, and the workers do the rest.
     """
     if workers == 1:
         for offset, text in chunks:
             yield _encode_one(enc, text, special, offset, where, dtype)
         return
-    import multiprocessing
+    from npllm.workers import ordered_map
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(workers, initializer=_worker_init, initargs=(enc, special, where, dtype)) as pool:
-        in_flight = collections.deque()  # AsyncResults, in input order
-        for item in chunks:
-            in_flight.append(pool.apply_async(_worker_encode, (item,)))
-            if len(in_flight) >= 2 * workers:
-                yield in_flight.popleft().get()
-        while in_flight:
-            yield in_flight.popleft().get()
+    state = (enc, special, where, dtype)
+    yield from ordered_map(_worker_encode, chunks, workers, initializer=_worker_init, initargs=state)
 
 
 def _encode_one(enc, text: str, special: str, offset: int, where: str, dtype: str) -> tuple[int, bytes]:
@@ -251,9 +241,6 @@ _worker_state: tuple | None = None  # (Encoding, special, file name, dtype) in e
 def _worker_init(enc, special: str, where: str, dtype: str) -> None:
     global _worker_state
     _worker_state = (enc, special, where, dtype)
-    # The parent handles Ctrl-C and SIGTERM and ends the pool; a worker just stops, silently.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _worker_encode(item: tuple[int, str]) -> tuple[int, bytes]:

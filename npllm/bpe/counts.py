@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import json
 import os
 import pathlib
@@ -327,24 +326,18 @@ def _count_in_processes(
     chunks: Iterable[str], pat_str: str, special_tokens: tuple[str, ...], workers: int
 ) -> PieceCounts:
     """Map: each worker counts a task (consecutive chunks, about PARALLEL_CHUNK_CHARS in
-    all); reduce: the parent adds the results in text order.
+    all); reduce: the parent adds the results in text order (`npllm.workers.ordered_map`,
+    at most two tasks per worker in hand). The parent adds str Counters (the cheap form),
+    and turns the pieces into UTF-8 once at the end."""
+    from npllm.workers import ordered_map
 
-    At most 2 * workers tasks are in flight. The parent adds str Counters (the cheap
-    form), and turns the pieces into UTF-8 once at the end."""
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
     total = Counter()  # str -> int, in order of first appearance across the chunks in order
     specials_cut = 0
-    with context.Pool(workers, initializer=_worker_init, initargs=(pat_str, special_tokens)) as pool:
-        in_flight = collections.deque()  # AsyncResults, in text order
-        for task in _tasks(chunks, PARALLEL_CHUNK_CHARS):
-            in_flight.append(pool.apply_async(_worker_count, (task,)))
-            while len(in_flight) >= 2 * workers or (in_flight and in_flight[0].ready()):
-                specials_cut += _add_in_order(total, in_flight.popleft().get())
-        while in_flight:
-            specials_cut += _add_in_order(total, in_flight.popleft().get())
+    tasks = _tasks(chunks, PARALLEL_CHUNK_CHARS)
+    for result in ordered_map(
+        _worker_count, tasks, workers, initializer=_worker_init, initargs=(pat_str, special_tokens)
+    ):
+        specials_cut += _add_in_order(total, result)
     counts = {piece.encode("utf-8"): n for piece, n in total.items()}
     return PieceCounts._unchecked(counts, pat_str, special_tokens, specials_cut)
 
@@ -372,12 +365,8 @@ _worker_counter: _ChunkCounter | None = None  # in each worker process
 
 
 def _worker_init(pat_str: str, special_tokens: tuple[str, ...]) -> None:
-    import signal
-
     global _worker_counter
     _worker_counter = _ChunkCounter(pat_str, special_tokens)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _worker_count(task: list[str]) -> tuple[dict[str, int], int]:

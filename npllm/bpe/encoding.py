@@ -951,8 +951,6 @@ def check_split_pattern(pat_str: str) -> regex.Pattern:
 
 # --- batches in worker processes --------------------------------------------------------------
 
-_worker_encoding: Encoding | None = None  # set once in each worker process
-
 
 def _batch_workers(texts: list[str], num_threads: int) -> int:
     _check_num_threads(num_threads)
@@ -962,29 +960,38 @@ def _batch_workers(texts: list[str], num_threads: int) -> int:
 
 
 def _map_in_processes(enc: Encoding, texts: list[str], workers: int, fn, args: tuple) -> list[list[int]]:
-    """fn(text, *args) for each text in `workers` processes, results in the input order.
+    """fn(enc, text, *args) for each text in `workers` processes, results in the input order.
 
+    The texts go in about 4 groups per worker, one hand-over each (`npllm.workers.ordered_map`).
     The encoding reaches each worker once (inherited on fork, pickled otherwise), not once
     per text.
     """
-    import multiprocessing  # here, not at the top: only large batches need processes
-    from concurrent.futures import ProcessPoolExecutor
+    from npllm.workers import ordered_map  # here, not at the top: only large batches need processes
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunksize = max(1, len(texts) // (workers * 4))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(enc,)) as pool:
-        return list(pool.map(fn, texts, *[[a] * len(texts) for a in args], chunksize=chunksize))
-
-
-def _worker_init(enc: Encoding) -> None:
-    global _worker_encoding
-    _worker_encoding = enc
+    size = max(1, len(texts) // (workers * 4))
+    groups = [texts[i : i + size] for i in range(0, len(texts), size)]
+    out = []
+    for ids in ordered_map(_worker_encode_group, groups, workers, initializer=_worker_init, initargs=(enc, fn, args)):
+        out += ids
+    return out
 
 
-def _worker_encode_ordinary(text: str) -> list[int]:
-    return _worker_encoding.encode_ordinary(text)
+_worker_state: tuple | None = None  # (Encoding, fn, args), set once in each worker process
 
 
-def _worker_encode(text: str, allowed: frozenset[str]) -> list[int]:
-    return _worker_encoding.encode(text, allowed_special=allowed, disallowed_special=())
+def _worker_init(enc: Encoding, fn, args: tuple) -> None:
+    global _worker_state
+    _worker_state = (enc, fn, args)
+
+
+def _worker_encode_group(texts: list[str]) -> list[list[int]]:
+    enc, fn, args = _worker_state
+    return [fn(enc, text, *args) for text in texts]
+
+
+def _worker_encode_ordinary(enc: Encoding, text: str) -> list[int]:
+    return enc.encode_ordinary(text)
+
+
+def _worker_encode(enc: Encoding, text: str, allowed: frozenset[str]) -> list[int]:
+    return enc.encode(text, allowed_special=allowed, disallowed_special=())
