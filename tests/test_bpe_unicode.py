@@ -36,6 +36,7 @@ from npllm.bpe.patterns import (
     PinnedPattern,
     class_code_points,
     compile_pinned,
+    installed_members,
     pin_classes,
 )
 
@@ -165,6 +166,32 @@ def test_the_corrections_are_what_this_regex_gets_wrong():
         expected[SURROGATES] = False
         disputed = pinned.disputed if pinned.disputed is not None else np.zeros(CODE_POINTS, dtype=bool)
         assert (disputed == expected).all(), differing(disputed, expected)
+
+
+@pytest.mark.parametrize("cls", pattern_classes())
+def test_installed_members_skips_only_planes_where_nothing_differs(cls):
+    """installed_members runs a class over planes 0-3 and 14 and fills in the quiet ones from
+    one code point each: the same as running it over every code point."""
+    full = class_mask("".join(regex.findall(cls, EVERY_CODE_POINT)))
+    found = installed_members(cls)
+    found[SURROGATES] = False  # EVERY_CODE_POINT leaves them out
+    assert (found == full).all(), differing(found, full)
+
+
+def test_installed_members_runs_everything_when_a_quiet_plane_is_not(monkeypatch):
+    """Should a regex put letters in a "quiet" plane, no plane is skipped: pretend plane 0 is one."""
+    from npllm.bpe import patterns
+
+    monkeypatch.setattr(patterns, "_QUIET_PLANES", ((0x0000, 0xFFFF), (0xF0000, 0x10FFFF)))
+    patterns._planes.cache_clear()
+    try:
+        live, quiet = patterns._planes()
+        assert [(first, len(text)) for first, text in live] == [(0, CODE_POINTS)] and quiet == []
+        found = installed_members(r"\p{L}")
+        found[SURROGATES] = False
+        assert (found == class_mask("".join(regex.findall(r"\p{L}", EVERY_CODE_POINT)))).all()
+    finally:
+        patterns._planes.cache_clear()
 
 
 def test_other_patterns_are_left_as_they_are():

@@ -68,7 +68,7 @@ import regex
 
 from npllm._checks import check_setting
 from npllm.bpe import unicode_classes
-from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN
+from npllm.bpe.patterns import CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN, installed_members
 
 READ_CHUNK_CHARS = 1 << 22  # characters read from a file at a time (at most; the file is read in bytes)
 MAX_BLOCK_BYTES = 1 << 26  # a larger chunk_chars still reads 64 MB at a time (read(n) allocates n bytes first)
@@ -119,16 +119,21 @@ def character_kinds(limit: int = CODE_POINTS) -> np.ndarray:  # -> (limit,) uint
     UNSURE (or UNSURE_SPACE for white space).
     "a" -> LETTER, "7" -> NUMBER, "中" -> LETTER, "，" -> OTHER, "\u0301" -> MARK.
     """
-    every = np.arange(limit, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    every = (
+        np.arange(limit, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass") if limit < CODE_POINTS else ""
+    )
     kinds = np.full(limit, OTHER, dtype=np.uint8)
     unsure = np.zeros(limit, dtype=bool)
     for cls, kind in ((r"\p{L}", LETTER), (r"\p{N}", NUMBER), (r"\p{M}", MARK), (r"\s", SPACE)):
         tiktokens = np.zeros(limit, dtype=bool)
         for first, last in unicode_classes.ranges(cls):
             tiktokens[first : last + 1] = True  # a range past `limit` is cut short by the slice
-        installed = np.zeros(limit, dtype=bool)
-        for run in regex.finditer(f"{cls}+", every):
-            installed[run.start() : run.end()] = True
+        if every:  # the first code points only (ASCII)
+            installed = np.zeros(limit, dtype=bool)
+            for run in regex.finditer(f"{cls}+", every):
+                installed[run.start() : run.end()] = True
+        else:
+            installed = installed_members(cls)  # all of Unicode, the quiet planes skipped
         kinds[tiktokens & installed] = kind
         if kind == SPACE:
             kinds[tiktokens ^ installed] = UNSURE_SPACE

@@ -201,29 +201,23 @@ def pin_classes(pat_str: str) -> tuple[str, np.ndarray]:
     """
     import numpy as np  # here, not at the top: only non-ASCII text needs the pinning
 
-    # every code point, surrogates included, so that a character's index is its code point
-    every_code_point = np.arange(CODE_POINTS, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     disputed = np.zeros(CODE_POINTS, dtype=bool)
     spelled = {}  # class -> its pinned spelling
     out = []
     for token in _PATTERN_TOKEN.findall(pat_str):
         if token.startswith("[") or token[:3] in (r"\p{", r"\P{") or token in (r"\s", r"\S"):
             if token not in spelled:
-                spelled[token], corrected = _pin_class(token, every_code_point)
+                spelled[token], corrected = _pin_class(token)
                 disputed |= corrected
             token = spelled[token]
         out.append(token)
     return "".join(out), disputed
 
 
-def _pin_class(cls: str, every_code_point: str) -> tuple[str, np.ndarray]:
+def _pin_class(cls: str) -> tuple[str, np.ndarray]:
     """One class -> (its pinned spelling, the code points on which it was corrected)."""
-    import numpy as np
-
     target = class_code_points(cls)  # bool (CODE_POINTS,): tiktoken's
-    installed = np.zeros(CODE_POINTS, dtype=bool)  # the installed regex's
-    for run in regex.finditer(f"(?:{cls})+", every_code_point):
-        installed[run.start() : run.end()] = True
+    installed = installed_members(cls)  # the installed regex's
     target[_SURROGATES] = installed[_SURROGATES]
     extra, missing = installed & ~target, target & ~installed  # to take out, to add
     pinned = cls
@@ -232,6 +226,57 @@ def _pin_class(cls: str, every_code_point: str) -> tuple[str, np.ndarray]:
     if missing.any():
         pinned = f"[{pinned}[{_ranges_text(missing)}]]"
     return pinned, extra | missing
+
+
+def installed_members(cls: str) -> np.ndarray:  # -> bool (CODE_POINTS,)
+    r"""What the installed `regex` matches with the class `cls` (\p{L}, [^\s\p{L}\p{N}], ...),
+    code point by code point (surrogates included, so that an index is a code point).
+
+    The class runs over planes 0-3 and 14 only, a third of all code points: planes 4-13 are
+    unassigned and planes 15-16 private use in every Unicode so far, so no letter, digit, mark
+    or space lives there, and a class built of those and of single characters holds all of
+    such a plane or none of it, as its first code point shows. That is checked once per
+    process (`_planes`); should a later `regex` put a letter there, every code point is run.
+    """
+    import numpy as np
+
+    members = np.zeros(CODE_POINTS, dtype=bool)
+    live, quiet = _planes()
+    for first, text in live:
+        for run in regex.finditer(f"(?:{cls})+", text):
+            members[first + run.start() : first + run.end()] = True
+    for first, last in _QUIET_PLANES if quiet else ():
+        if regex.fullmatch(cls, chr(first)):
+            members[first : last + 1] = True  # a negated class ([^\s\p{L}]): all of them
+    return members
+
+
+_LIVE_PLANES = ((0, 0x3FFFF), (0xE0000, 0xEFFFF))  # planes 0-3 and 14: every assigned code point so far
+_QUIET_PLANES = ((0x40000, 0xDFFFF), (0xF0000, 0x10FFFF))  # unassigned (4-13) and private use (15-16)
+
+
+@functools.lru_cache(maxsize=1)
+def _planes() -> tuple[list[tuple[int, str]], list[str]]:
+    """([(first code point, the code points from there as a string)] to run a class over, the
+    quiet planes' code points as strings): the live planes and the quiet ones; or all of Unicode
+    in one string and no quiet planes, when the installed `regex` puts a letter, digit, mark or
+    space in the quiet planes, or tiktoken's tables do."""
+    import numpy as np
+
+    def span(first: int, last: int) -> str:
+        return np.arange(first, last + 1, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+
+    quiet = [span(first, last) for first, last in _QUIET_PLANES]
+    tiktoken_quiet = not any(
+        first <= quiet_last and quiet_first <= last
+        for cls in unicode_classes.CLASSES
+        for first, last in unicode_classes.ranges(cls)
+        for quiet_first, quiet_last in _QUIET_PLANES
+    )
+    # to the installed regex, all unassigned or private use: no letter, digit, mark or space
+    if tiktoken_quiet and not any(regex.search(r"[^\p{Cn}\p{Co}]", text) for text in quiet):
+        return [(first, span(first, last)) for first, last in _LIVE_PLANES], quiet
+    return [(0, span(0, CODE_POINTS - 1))], []
 
 
 def class_code_points(cls: str) -> np.ndarray:
