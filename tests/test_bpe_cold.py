@@ -67,6 +67,23 @@ def test_ids_known_answer(gpt2_ranks):
     assert PieceCache(gpt2_ranks).ids(pieces) == [31373, 995] * 200 + [31373, 38227, 38227]
 
 
+def test_a_few_new_pieces_skip_the_batch_and_many_take_it(gpt2_ranks):
+    """Under 1 sampled piece in FILL_FEW new: fill leaves them to __missing__ (hashing every piece
+    to find a few costs more); more: one batch. Either way the IDs are the same."""
+    cache = PieceCache(gpt2_ranks)
+    known = [f" w{i}" for i in range(1000)]
+    cache.fill(known)
+    assert all(piece in cache for piece in known)  # all new: the batch
+    few = known[:]
+    few[::100] = [f" n{i}" for i in range(10)]  # 1 in 100 new
+    cache.fill(few)
+    assert not any(f" n{i}" in cache for i in range(10))  # left to __missing__
+    assert cache.ids(few) == [i for piece in few for i in encode_piece(gpt2_ranks, piece.encode())]
+    many = [f" m{i}" if i % 4 == 0 else piece for i, piece in enumerate(known)]  # 1 in 4 new
+    cache.fill(many)
+    assert all(f" m{i}" in cache for i in range(0, 1000, 4))
+
+
 # --- the batch against one piece at a time -------------------------------------------------------
 
 

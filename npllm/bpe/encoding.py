@@ -43,6 +43,7 @@ CACHE_ENTRY_BYTES = 100  # a dict entry's own cost, beside its key and value (ha
 FILL_MIN_PIECES = 256  # from this many pieces on, the new ones are merged in one batch (PieceCache.ids)
 FILL_WINDOW = 1 << 15  # pieces per batch: what one batch adds (< 10 MB for English) fits the byte budget
 FILL_SAMPLE = 16  # a batch first looks up every 16th piece: all found, the text is warm, no batch
+FILL_FEW = 16  # under 1 sampled piece in 16 new: no batch either (the few go one by one)
 SPACED_MIN_CHARS = 64  # from this length on, a known pattern's text is cut at safe spaces first (spaced.py)
 PARALLEL_MIN_CHARS = 1 << 20  # a batch smaller than this is encoded in this process
 MAX_TOKEN_ID = (1 << 32) - 1  # tiktoken reads IDs as uint32: a larger or negative ID is an OverflowError
@@ -121,13 +122,16 @@ class PieceCache(dict):
     def fill(self, pieces: list[str]) -> None:
         """Merge and keep the pieces of `pieces` (up to `max_piece` characters) not held yet.
 
-        A warm text costs one sampled look (every FILL_SAMPLE-th piece, in C); a piece missed by
-        the sample goes through `__missing__` later. The garbage collector is paused while the
+        A warm text costs one sampled look (every FILL_SAMPLE-th piece, in C). When the sample
+        finds under 1 piece in FILL_FEW new (warm text with a few new names, as code has), the
+        new ones go through `__missing__` later, one at a time: cheaper than hashing every piece
+        to find them. The garbage collector is paused while the
         merge loop runs: it makes many short-lived lists, and each collection would walk every
         young object (the text's list of pieces among them), 5% of a cold encode for nothing.
         """
-        if all(map(self.__contains__, pieces[::FILL_SAMPLE])):
-            return  # warm: nothing (or very little) new
+        sample = pieces[::FILL_SAMPLE]
+        if (len(sample) - sum(map(self.__contains__, sample))) * FILL_FEW < len(sample):
+            return  # warm: nothing, or little, new
         new = list(set(pieces).difference(self))
         if max(map(len, new), default=0) > self.max_piece:  # rare: a long piece is merged but not kept
             new = [piece for piece in new if len(piece) <= self.max_piece]
