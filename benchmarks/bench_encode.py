@@ -28,7 +28,6 @@ for gpt2 only (one copy of the text, just over PARALLEL_MIN_CHARS).
 from __future__ import annotations
 
 import functools
-import gc
 import operator
 import os
 from dataclasses import dataclass
@@ -109,8 +108,7 @@ def _to_numpy_rows(name, enc, ref, why, label, text, repeat) -> list[Result]:
     if not (enc.encode_to_numpy(text) == enc.encode(text)).all():  # also warms its array cache
         raise AssertionError(f"{name}: encode_to_numpy differs from encode")
     sides = {"list": lambda: enc.encode(text), "array": lambda: enc.encode_to_numpy(text)}
-    figures = interleaved(sides, repeat)  # the two differ by a few %: each round sees the same load
-    gc.unfreeze()  # interleaved froze what the warm-up made: the later rows see the collector as before
+    figures = interleaved(sides, repeat, freeze=False)  # the two differ by a few %: each round sees the same load
     as_list, as_array = figures["list"], figures["array"]
     theirs = timeit(lambda: ref.encode_to_numpy(text), repeat) if ref else None
     row = f"encode_to_numpy warm, {name}, {label}"

@@ -129,15 +129,16 @@ def timeit(fn: Callable, repeat: int = 5, warmup: int = 1, *, setup: Callable | 
     return summarize(runs[warmup:])
 
 
-def interleaved(fns: dict[str, Callable], repeat: int, warmup: int = 1) -> dict[str, dict]:
+def interleaved(fns: dict[str, Callable], repeat: int, warmup: int = 1, *, freeze: bool = True) -> dict[str, dict]:
     """Seconds of each fn, run in turn, one run each per round: {name: figures as timeit gives}.
 
     Every side sees the same moments of the machine's load. After the warm-up rounds whatever
-    they created (torch imports modules on its first backward) is frozen out of the collector.
+    they created (torch imports modules on its first backward) is frozen out of the collector,
+    unless freeze=False (the caller's own runs then see the collector as timeit's do).
     """
     runs = {name: [] for name in fns}  # name -> seconds of its timed runs
     for i in range(warmup + repeat):
-        if i == warmup:
+        if i == warmup and freeze:
             gc.freeze()
         for name, fn in fns.items():
             seconds = _one_run(fn)
