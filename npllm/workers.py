@@ -31,6 +31,8 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
+from npllm._checks import check_int
+
 PIPE_BYTES = 1 << 20  # the widest pipe an unprivileged process may ask for (/proc/sys/fs/pipe-max-size)
 
 
@@ -49,6 +51,8 @@ def ordered_map(
     >>> list(ordered_map(abs, [-3, 1, -2], 2))
     [3, 1, 2]
     """
+    check_int("workers", workers, 1)
+    check_int("ahead", ahead, 1, " (items a worker may have in hand)")
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     senders, results, processes = [], [], []  # per worker: what feeds its pipe, the pipe it answers on, itself

@@ -122,6 +122,12 @@ def test_stopping_early_ends_the_workers():
     assert _children() == 0
 
 
+@pytest.mark.parametrize("workers, ahead", [(0, 2), (2, 0), (2.0, 2), (True, 2)])
+def test_bad_settings_are_refused_before_any_process_starts(workers, ahead):
+    with pytest.raises((TypeError, ValueError), match="workers|ahead"):
+        next(ordered_map(abs, [1], workers, ahead=ahead))
+
+
 def test_the_empty_stream():
     assert list(ordered_map(abs, [], 2)) == []
 
