@@ -151,6 +151,18 @@ def test_hard_text_equals_tiktoken(fresh, text):
     assert cut_at_spaces(enc, text) == expected  # and cut at spaces however few are cached
 
 
+@given(st.text(alphabet=st.sampled_from("aZ1!'é中 " + SPACEY), min_size=64, max_size=200), st.integers(1, 9))
+@settings(max_examples=200, deadline=None)
+def test_hard_text_in_small_windows_equals_tiktoken(fresh, text, window):
+    """Windows of a few characters cut hard text at many safe spaces: the IDs do not move."""
+    enc, ref = fresh
+    expected = ref.encode_ordinary(text)
+    for _ in range(2):  # the words seen twice: cached, so that windows are used
+        chunk_values(text, enc._spaced_ids, enc._chunk_ids, mostly_cached=0)
+    values = chunk_values(text, enc._spaced_ids, enc._chunk_ids, mostly_cached=0, window=window)
+    assert functools.reduce(operator.iconcat, values, []) == expected
+
+
 def cut_at_spaces(enc, text: str) -> list[int]:
     """The IDs through the word cache, even where the plain way would be taken."""
     values = chunk_values(text, enc._spaced_ids, enc._chunk_ids, mostly_cached=0)
