@@ -205,10 +205,11 @@ def test_a_word_cache_remembers_only_short_words_as_seen():
 
     cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
     long_word = "x" * (MAX_CACHED_CHARS + 1)
-    assert not cache.admit(["a", "b"]) and cache.pending == ["a", "b"]  # a first text: kept as it is
-    assert not cache.seen_once  # hashed only when the next text comes
-    assert cache.admit(["a", long_word]) and cache.seen_once == {"a", "b"} and cache["a"] == (1,)
-    assert cache.pending is None
+    assert cache.defer("a b") and cache.pending == "a b"  # a first text: kept as it is, not split
+    assert not cache.seen_once  # split and hashed only when the next text comes
+    assert not cache.defer("a c")  # only a first text is kept
+    assert cache.admit(["b", long_word]) and cache.seen_once == {"b"} and cache["b"] == (1,)
+    assert cache.pending is None  # its parts after a space ("b") were remembered, the head ("a") not
     assert not cache.admit([long_word]) and long_word not in cache
 
 
@@ -216,19 +217,29 @@ def test_a_first_texts_words_are_admitted_when_the_next_text_has_them_again():
     from npllm.bpe.spaced import SpacedChunkCache
 
     cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
-    assert not cache.admit(["you", "know"])  # first text: nothing to admit, nothing hashed
+    assert cache.defer("so you know")  # first text: nothing to admit, nothing split or hashed
     assert not cache.admit(["new"])  # the first text's words go into seen_once now, "new" too
     assert cache.seen_once == {"you", "know", "new"} and cache.pending is None
     assert cache.admit(["know", "new"]) and cache["know"] == (4,) and cache["new"] == (3,)
 
 
-def test_a_long_first_text_is_remembered_at_once_not_kept_as_a_list():
+def test_a_long_first_text_waits_as_its_first_pending_chars(monkeypatch):
+    from npllm.bpe import spaced
+
+    monkeypatch.setattr(spaced, "PENDING_CHARS", 6)
+    cache = spaced.SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
+    assert cache.defer("a b c d e f")
+    assert cache.pending == "a b c "  # a bounded copy: a 100 MB first text is not held whole
+    assert not cache.admit(["x"]) and cache.seen_once == {"b", "c", "", "x"}
+    assert cache.admit(["c"]) and cache["c"] == (1,)
+
+
+def test_a_word_cache_that_has_seen_words_does_not_defer():
     from npllm.bpe.spaced import SpacedChunkCache
 
-    cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,), maxsize=2)
-    assert not cache.admit(["a", "b", "a", "c", "a"])  # 5 words > 2 * maxsize: no list kept
-    assert cache.pending is None and cache.seen_once == {"a", "b", "c"}
-    assert cache.admit(["b"]) and cache["b"] == (1,)
+    cache = SpacedChunkCache(lambda words: [(len(w),) for w in words], lambda text: (0,))
+    cache.remember(["you"])
+    assert not cache.defer("you know") and cache.pending is None
 
 
 def test_one_cold_encode_leaves_its_words_pending_and_the_second_admits_them(gpt2, prose_text):
@@ -237,7 +248,7 @@ def test_one_cold_encode_leaves_its_words_pending_and_the_second_admits_them(gpt
     expected = gpt2.encode_ordinary(prose_text)
     assert fresh.encode_ordinary(prose_text) == expected
     words = fresh._spaced_ids
-    assert words.pending is not None and not words.seen_once and not words
+    assert words.pending == prose_text and not words.seen_once and not words  # the text itself, unsplit
     assert fresh.encode_ordinary(prose_text) == expected
     assert words.pending is None and len(words) > 500  # the words seen twice are cached
     assert fresh.encode_ordinary(prose_text) == expected

@@ -259,7 +259,7 @@ def test_words_are_cached_the_second_time_and_encoded_together(fresh):
 def test_words_seen_once_are_bounded_and_long_ones_never_kept():
     cache = SpacedChunkCache(lambda words: [len(" " + w) for w in words], len, maxsize=4)
     long_word = "y" * (spaced.MAX_CACHED_CHARS + 1)
-    cache.admit(["a", "b", long_word])  # a first text: pending until the next one
+    cache.defer(" ".join(["", "a", "b", long_word]))  # a first text: pending until the next one
     cache.admit(["b"])
     assert cache.seen_once == {"a", "b"}  # the long word is not remembered at all
     cache.admit(["c", "d", "e", "f"])

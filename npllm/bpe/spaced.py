@@ -17,8 +17,9 @@ characters than the patterns' `\\s` (U+001C..U+001F), which only joins more, nev
 
 A word is cached the second time it is seen (the first time it only goes into a set of words
 seen once): most words of a text seen once are never seen again, and caching them would cost a
-first pass more than the cache saves it. A first text's words are not even put into that set
-until a second text comes (`admit`): a single cold encode never hashes them. A text with many
+first pass more than the cache saves it. A first text is not even cut at spaces: it is kept as
+it is and encoded the plain way (`defer`), and its words go into that set only when a second
+text comes: a single cold encode never splits or hashes them. A text with many
 words the cache does not hold yet (a cold pass) is encoded the plain way, split and pieces; one
 with a few is cut as above, the missing words joined to their neighbours. The words admitted
 are encoded together, in one pass of the split pattern over " word1 word2 ...": each space
@@ -43,6 +44,7 @@ MAX_CACHED_CHARS = 256  # a longer word is encoded but not remembered: it rarely
 CACHE_SIZE = 1 << 17  # words remembered; tinyshakespeare has about 42,000 distinct ones
 MOSTLY_CACHED = 8  # cut at spaces when at most 1 part in 8 is not cached; else the plain way
 UNSAFE_SHARE = 20  # and at most 1 in 20 cannot stand alone (python -m benchmarks --investigate)
+PENDING_CHARS = 1 << 21  # a first text's words wait as up to this many characters of it (`defer`)
 MISSING = object()  # what a lookup of a part the cache does not hold gives
 WINDOW = 1 << 14  # characters per window of a long warm text: its parts (~3,000 strings) stay in cache
 _SAFE_SPACE = re.compile(r"(?<=\S) (?=\S)")  # re's \s is str.isspace, as everywhere here
@@ -68,25 +70,27 @@ class SpacedChunkCache(dict):
         self.encode_one = encode_one
         self.maxsize = maxsize
         self.seen_once = set()  # short words met once and not cached (yet); bounded like the cache
-        self.pending = None  # a first text's words, put into seen_once when the next text comes
+        self.pending = None  # (the start of) a first text, its words remembered when the next text comes
+
+    def defer(self, text: str) -> bool:
+        """For a first text (nothing cached, seen or pending): keep it as it is, or its first
+        PENDING_CHARS characters, and say True: the caller encodes it the plain way. Its words
+        are split out and remembered (`admit`) only when a second text comes, so a single cold
+        encode (one file, one command) never cuts it at spaces: 6-15% of it (tinyshakespeare).
+        False once anything has been seen."""
+        if self or self.seen_once or self.pending is not None:
+            return False
+        self.pending = text[:PENDING_CHARS]  # the text itself, not a copy, when it is shorter
+        return True
 
     def admit(self, words: list[str]) -> bool:
         """Cache those of `words` that were seen before (and can stand alone); remember all of
         them as seen. True if any was cached. Costs little when none was seen before: one
-        set intersection and one set update, in C.
-
-        With nothing seen yet (a first text), no word can be cached, and the words are only
-        kept as they are (`pending`): they are hashed into `seen_once` when the next text comes.
-        A single cold encode (one file, one command) then never pays for that, 8-12% of it.
-        Only up to 2 * maxsize words wait so (tinyshakespeare has 170,000): a list keeps every
-        repeat, so a longer one would hold more memory than the set it stands for.
-        """
-        if not self.seen_once and self.pending is None and len(words) <= 2 * self.maxsize:
-            self.pending = words
-            return False
+        set intersection and one set update, in C. A first text kept by `defer` has its words
+        remembered first."""
         if self.pending is not None:
             pending, self.pending = self.pending, None
-            self.remember(pending)
+            self.remember(pending.split(" ")[1:])  # its parts after a space, as chunk_values offers them
         again = [w for w in self.seen_once.intersection(words) if w not in self]
         self.remember(words)
         if again:
@@ -128,7 +132,8 @@ def chunk_values(
     0: never).
 
     The first stretch (no space before it) goes to `encode_head`; every other one comes from
-    `cache`. "hello you know" -> [head("hello"), cache["you"], cache["know"]].
+    `cache`. "hello you know" -> [head("hello"), cache["you"], cache["know"]]. A first text
+    (the cache has seen nothing) gives None at once: `cache.defer` keeps it for later.
 
     A text of 2 * `window` characters or more, once the cache holds words, goes a window at a
     time (`safe_windows`): one window's parts are made, looked up and freed before the next
@@ -137,6 +142,8 @@ def chunk_values(
     is all over the heap: that made a warm encode 40-60% slower. A window that is mostly new
     words is encoded the plain way (`encode_head`), on its own.
     """
+    if cache.defer(text):
+        return None  # a first text: the plain way, its words remembered when the next text comes
     if not cache or len(text) < 2 * window:
         return _stretch_values(text, cache, encode_head, mostly_cached)
     values = []
