@@ -9,7 +9,6 @@ benchmarks/bench_chunks.py.
 """
 
 import itertools
-import json
 import random
 
 import numpy as np
@@ -19,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npllm
+from benchmarks import texts
 from npllm.bpe import chunks
 from npllm.bpe.chunks import (
     LETTER,
@@ -187,23 +187,6 @@ def test_a_special_token_with_inner_cuts_stays_whole():
 # --- the inputs of the issue, a few hundred KB --------------------------------------------------
 
 
-def minified_json(n_bytes: int, seed: int = 0) -> str:
-    rng = random.Random(seed)
-    records, size = [], 0
-    while size < n_bytes:
-        record = {
-            "id": rng.randrange(10**6),
-            "name": "".join(rng.choices("abcdefghijkl", k=rng.randint(3, 12))),
-            "tags": rng.sample(["x", "yz", "Ünï", "中文", "a b"], 2),
-            "score": round(rng.random(), 4),
-            "ok": rng.random() < 0.5,
-            "url": "https://example.com/p/" + str(rng.randrange(1000)),
-        }
-        records.append(record)
-        size += len(json.dumps(record))
-    return json.dumps(records, separators=(",", ":"), ensure_ascii=False)
-
-
 def one_long_line(n_chars: int, seed: int = 0) -> str:
     """A line without a space or a line end: base64, as in a data URI."""
     import base64
@@ -219,7 +202,7 @@ def cjk_crlf(n_lines: int) -> str:
 @pytest.fixture(scope="module")
 def issue_inputs():
     return {
-        "json": minified_json(300_000),
+        "json": texts.minified_json(300_000),  # the benchmark's input, smaller
         "line": one_long_line(300_000),
         "cjk-crlf": cjk_crlf(12_000),
     }
