@@ -266,3 +266,13 @@ def test_words_seen_once_are_bounded_and_long_ones_never_kept():
     assert len(cache.seen_once) <= 2 * cache.maxsize
     cache.admit(["g"])
     assert len(cache.seen_once) <= cache.maxsize + 1  # started over once past maxsize
+
+
+def test_a_first_text_is_deferred_unless_mostly_cached_is_0():
+    text = "so you know what you know"
+    cache = SpacedChunkCache(lambda words: [" " + w for w in words], lambda chunk: chunk)
+    assert chunk_values(text, cache, lambda head: head) is None  # a first text: the plain way
+    assert cache.pending == text and not cache.seen_once  # kept whole, not split
+    fresh = SpacedChunkCache(lambda words: [" " + w for w in words], lambda chunk: chunk)
+    values = chunk_values(text, fresh, lambda head: head, mostly_cached=0)  # 0: never None
+    assert "".join(values) == text and fresh.pending is None

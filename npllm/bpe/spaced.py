@@ -133,7 +133,8 @@ def chunk_values(
 
     The first stretch (no space before it) goes to `encode_head`; every other one comes from
     `cache`. "hello you know" -> [head("hello"), cache["you"], cache["know"]]. A first text
-    (the cache has seen nothing) gives None at once: `cache.defer` keeps it for later.
+    (the cache has seen nothing) gives None at once, unless `mostly_cached` is 0: `cache.defer`
+    keeps it for later.
 
     A text of 2 * `window` characters or more, once the cache holds words, goes a window at a
     time (`safe_windows`): one window's parts are made, looked up and freed before the next
@@ -142,7 +143,7 @@ def chunk_values(
     is all over the heap: that made a warm encode 40-60% slower. A window that is mostly new
     words is encoded the plain way (`encode_head`), on its own.
     """
-    if cache.defer(text):
+    if mostly_cached and cache.defer(text):
         return None  # a first text: the plain way, its words remembered when the next text comes
     if not cache or len(text) < 2 * window:
         return _stretch_values(text, cache, encode_head, mostly_cached)
