@@ -16,6 +16,9 @@ On tinyshakespeare.txt unless said otherwise (the generated texts are in `texts.
   lookup per word, the IDs joined).
 - long pieces: "x" * 100_000, 1 MB of spaces, a 1 MB base64 blob; cold, in seconds per MB,
   against npllm's own cold seconds per MB of ordinary text (target: within 2x) and tiktoken's.
+- merged together (gpt2): the base64 blob's new pieces (those that are no whole token) merged
+  by `merge_bulk.merge_pieces`, all at once in NumPy, against one `merge_ids` call per piece,
+  the loop a cold encode would otherwise run. No target: it shows what the cold rows gain.
 - batch: tinyshakespeare cut into 64 chunks at line ends, repeated to ~4 MB;
   `encode_ordinary_batch(num_threads=2)` against a sequential loop and tiktoken's batch.
 
@@ -37,6 +40,8 @@ from benchmarks import texts
 from benchmarks.common import MB, Result, interleaved, optional, progress, scale, timeit
 from npllm import data
 from npllm.bpe.encoding import PARALLEL_MIN_CHARS
+from npllm.bpe.merge import LONG_PIECE, merge_ids
+from npllm.bpe.merge_bulk import merge_pieces
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
 WARM_TARGET = 1.0  # npllm warm / tiktoken, on every text
@@ -84,6 +89,9 @@ def run(quick: bool) -> list[Result]:
         )
         rows.append(_cold_row(name, ref, why, "multilingual", mixed, sizes.repeat))
         rows += _long_rows(name, ref, why, label, scale(cold.npllm, MB / len(text.encode("utf-8"))), sizes)
+        if name == "gpt2":
+            blob = texts.long_pieces(*sizes.long_chars)[-1][1]
+            rows.append(_merged_together_row(name, "the base64 blob", blob, sizes.repeat))
         if name in sizes.batch_encodings:
             rows += _batch_rows(name, ref, why, shakespeare, sizes)
         for where, foreign_text in foreign.items():
@@ -197,6 +205,31 @@ def _long_rows(name, ref, why, label, cold_per_mb, sizes) -> list[Result]:
             )
         )
     return rows
+
+
+def _merged_together_row(name, where, text, repeat) -> Result:
+    """merge_pieces on a text's new pieces against the loop, one merge_ids call per piece."""
+    enc = npllm.get_encoding(name)
+    ranks = enc.mergeable_ranks
+    new = [p for p in dict.fromkeys(map(str.encode, enc._split(text))) if p not in ranks and len(p) < LONG_PIECE]
+    if merge_pieces(ranks, new) != [tuple(merge_ids(ranks, p)) for p in new]:
+        raise AssertionError(f"{name}: merge_pieces differs from merge_ids on {where}")
+    progress(f"{name}: merged together, {where}")
+    per_piece = 1e6 / len(new)  # seconds -> microseconds per piece
+    figures = interleaved(
+        {"together": lambda: merge_pieces(ranks, new), "loop": lambda: [tuple(merge_ids(ranks, p)) for p in new]},
+        repeat,
+    )
+    merges = sum(len(p) - len(merge_ids(ranks, p)) for p in new)
+    return Result(
+        f"merge_pieces (merged together, NumPy), {name}, {where}'s {len(new):,} new pieces",
+        scale(figures["together"], per_piece),
+        "one merge_ids call per piece (the loop)",
+        scale(figures["loop"], per_piece),
+        unit="us/piece",
+        note=f"{merges:,} merges; no target: what a cold encode gains when it has many new pieces; in turn, "
+        "checked equal",
+    )
 
 
 def _batch_rows(name, ref, why, shakespeare, sizes) -> list[Result]:

@@ -4,6 +4,8 @@ Each settles a constant or explains a figure, and costs time the default run nee
 
 - `merge_long` against `merge_short` on random pieces of 16-1024 bytes (gpt2's ranks): where
   `LONG_PIECE` in npllm/bpe/merge.py belongs, said in a last row;
+- `merge_bulk.merge_pieces` against one `merge_ids` call per piece, on 128 to 4,096 of
+  tinyshakespeare's new pieces: where `BATCH_PIECES` in npllm/bpe/merge.py belongs;
 - the word cache's path against the plain one as more spaces are doubled (indentation makes
   empty parts, which cannot stand alone): where `UNSAFE_SHARE` in npllm/bpe/spaced.py belongs;
 - torch's embedding steps without optimizer (bench_embedding's) with THP_MEM_ALLOC_ENABLE=1, in
@@ -28,9 +30,10 @@ import numpy as np
 
 import npllm
 from benchmarks import embedding_steps as steps
-from benchmarks.common import Result, optional, progress, ratio_text, run_process, scale, timeit
+from benchmarks.common import Result, interleaved, optional, progress, ratio_text, run_process, scale, timeit
 from npllm import data
-from npllm.bpe.merge import LONG_PIECE, merge_long, merge_short
+from npllm.bpe.merge import BATCH_PIECES, LONG_PIECE, merge_ids, merge_long, merge_short
+from npllm.bpe.merge_bulk import merge_pieces
 from npllm.bpe.spaced import UNSAFE_SHARE, chunk_values
 
 MERGE_ALPHABET = b"abcde"  # few letters: many merges per piece, as in a long word or blob
@@ -38,7 +41,7 @@ THP = "THP_MEM_ALLOC_ENABLE=1"  # torch's opt-in to transparent huge pages, whic
 
 
 def run(quick: bool) -> list[Result]:
-    return _merge_rows(quick) + _unsafe_share_rows(quick) + _huge_page_rows(quick)
+    return _merge_rows(quick) + _together_rows(quick) + _unsafe_share_rows(quick) + _huge_page_rows(quick)
 
 
 # --- merge_long against merge_short ----------------------------------------------------------
@@ -79,6 +82,57 @@ def _crossover_note(ratios: dict[int, float]) -> str:
     keep = crossover == LONG_PIECE or (crossover < LONG_PIECE and (at_threshold or 0) > 0.8)
     verdict = "keep it" if keep else f"consider LONG_PIECE = {crossover}"
     return f"merge_long faster from {crossover}-byte pieces up; LONG_PIECE = {LONG_PIECE} now: {verdict}"
+
+
+# --- merge_pieces against the loop, as the new pieces grow in number -----------------------------
+
+
+def _together_rows(quick: bool) -> list[Result]:
+    """merge_pieces against one merge_ids call per piece, on n of a cold text's new pieces; the
+    crossover says where BATCH_PIECES belongs (numpy_pays, when NumPy is loaded already)."""
+    enc = npllm.get_encoding("gpt2")
+    ranks = enc.mergeable_ranks
+    words = map(str.encode, enc._split(data.read_text("tinyshakespeare.txt")))
+    new = [p for p in dict.fromkeys(words) if p not in ranks and len(p) < LONG_PIECE]  # 5,000-odd
+    random.Random(0).shuffle(new)
+    counts, repeat = ((256, 1024, 4096), 3) if quick else ((128, 256, 512, 1024, 2048, 4096), 7)
+    rows, ratios = [], {}
+    progress("investigate: merge_pieces vs the loop")
+    for n in counts:
+        pieces = new[:n]
+        if merge_pieces(ranks, pieces) != [tuple(merge_ids(ranks, p)) for p in pieces]:
+            raise AssertionError(f"merge_pieces and merge_ids disagree on {n} pieces")
+        figures = interleaved(
+            {
+                "together": lambda: merge_pieces(ranks, pieces),
+                "loop": lambda: [tuple(merge_ids(ranks, p)) for p in pieces],
+            },
+            repeat,
+        )
+        ratios[n] = figures["together"]["median"] / figures["loop"]["median"]
+        per_piece = 1e6 / n  # seconds -> microseconds per piece
+        name = f"merge_pieces vs the loop, {n:,} of tinyshakespeare's new pieces, gpt2"
+        note = "in turn; encode_pieces merges together from BATCH_PIECES pieces when NumPy is loaded"
+        rows.append(
+            Result(
+                name,
+                scale(figures["together"], per_piece),
+                "one merge_ids call per piece",
+                scale(figures["loop"], per_piece),
+                "us/piece",
+                note,
+            )
+        )
+    wins = [n for n in counts if all(ratios[m] < 1 for m in counts if m >= n)]
+    if not wins:
+        note = (
+            f"merge_pieces never wins for good up to {counts[-1]:,} pieces; BATCH_PIECES = {BATCH_PIECES} should rise"
+        )
+    else:
+        # a cold encode's call is NumPy's first use in a while: the threshold sits a step above the crossover
+        verdict = "keep it" if wins[0] <= BATCH_PIECES <= 4 * wins[0] else f"consider BATCH_PIECES = {2 * wins[0]}"
+        note = f"merge_pieces faster from {wins[0]:,} pieces up; BATCH_PIECES = {BATCH_PIECES} now: {verdict}"
+    return rows + [Result("BATCH_PIECES threshold", None, note=note)]
 
 
 # --- the word cache against the plain path, as spaces double --------------------------------

@@ -10,7 +10,9 @@ import functools
 import gc
 import operator
 import random
+import types
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,8 +20,11 @@ from reference import tiktoken_encoding
 
 import npllm
 import npllm.bpe.encoding as encoding
+import npllm.bpe.merge as merge
+import npllm.bpe.merge_bulk as merge_bulk
 from npllm.bpe.encoding import MAX_CACHED_PIECE, PieceCache
-from npllm.bpe.merge import LONG_PIECE, encode_piece, encode_pieces, merge_ids, merge_reference
+from npllm.bpe.merge import LONG_PIECE, encode_piece, encode_pieces, merge_ids, merge_reference, numpy_pays
+from npllm.bpe.merge_bulk import merge_pieces
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +257,120 @@ def test_one_cold_encode_leaves_its_words_pending_and_the_second_admits_them(gpt
     assert fresh.encode_ordinary(prose_text) == expected
     assert words.pending is None and len(words) > 500  # the words seen twice are cached
     assert fresh.encode_ordinary(prose_text) == expected
+
+
+# --- merge_pieces: many pieces merged together, in NumPy -----------------------------------------
+
+
+def merged_one_at_a_time(ranks, pieces):
+    """The reference: the plain loop, one piece after another."""
+    return [tuple(ranks[part] for part in merge_reference(ranks, piece)) for piece in pieces]
+
+
+def test_merge_pieces_known_answers(gpt2_ranks):
+    assert merge_pieces(gpt2_ranks, [b"helloqqqq", b"Akwirw", b"", b"a"]) == [
+        (31373, 38227, 38227),
+        (33901, 86, 343, 86),
+        (),
+        (64,),
+    ]
+    assert merge_pieces(gpt2_ranks, []) == []
+    # the rule by hand: the leftmost of equal pairs, a new pair that outranks the one just made
+    ranks = {b"a": 0, b"b": 1, b"aa": 2, b"ab": 3, b"aab": 4, b"ba": 5}
+    assert merge_pieces(ranks, [b"aaa", b"aab", b"bab", b"aaaa"]) == [(2, 0), (4,), (1, 3), (2, 2)]
+
+
+def test_merge_pieces_helpers_known_answers(gpt2_ranks):
+    assert merge_bulk.byte_pair_ranks(gpt2_ranks, np.frombuffer(b"hi!", dtype=np.uint8), -1).tolist() == [5303, -1]
+    assert merge_bulk._offsets(np.array([2, 3])).tolist() == [0, 1, 0, 1, 2]
+    flat, starts = np.array([5, 6, 7, 8]), np.array([0, 3, 1])
+    assert merge_bulk._tuples(flat, starts, np.array([2, 1, 0])) == [(5, 6), (8,), ()]
+
+
+def test_merge_pieces_without_a_byte_gives_none():
+    assert merge_pieces({b"a": 0, b"b": 1}, [b"ab", b"abc"]) is None
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base"])
+@pytest.mark.parametrize("window", [1, 7, merge_bulk.PIECES_PER_WINDOW])
+def test_merge_pieces_agrees_with_the_loop_on_real_ranks(name, window, monkeypatch):
+    monkeypatch.setattr(merge_bulk, "PIECES_PER_WINDOW", window)
+    ranks = npllm.get_encoding(name).mergeable_ranks
+    rng = random.Random(3)
+    words = "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x400, 0x4FF)])) for _ in range(20_000))
+    pieces = [words[i : i + rng.randint(1, 12)].encode() for i in range(0, 20_000, 7)]  # letters, Cyrillic
+    pieces += [rng.randbytes(rng.randint(0, LONG_PIECE - 1)) for _ in range(300)]  # any bytes, b"" too
+    pieces += [b"a" * n for n in range(1, 40)] + [b" " * n for n in range(1, 40)]  # chains of one pair
+    assert merge_pieces(ranks, pieces) == [tuple(merge_ids(ranks, piece)) for piece in pieces]
+
+
+@st.composite
+def ranks_and_pieces(draw):
+    """Random ranks over a 2-3 letter alphabet (ties and chains are common there) and pieces."""
+    alphabet = draw(st.sampled_from([b"ab", b"abc", b"ab ", b"aab"]))
+    letters = sorted(set(alphabet))
+    words = st.binary(min_size=2, max_size=4).map(lambda b: bytes(alphabet[x % len(alphabet)] for x in b))
+    tokens = [bytes([c]) for c in letters] + draw(st.lists(words, max_size=12, unique=True))
+    order = draw(st.permutations(range(len(tokens))))  # any rank order: a long token may outrank its parts
+    ranks = {token: rank for token, rank in zip(tokens, order)}
+    piece = st.lists(st.sampled_from(alphabet), max_size=30).map(bytes)
+    return ranks, draw(st.lists(piece, max_size=40))
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(ranks_and_pieces(), st.sampled_from([1, 2, 5, 64]))
+def test_merge_pieces_agrees_with_the_loop_on_small_alphabets(case, window):
+    ranks, pieces = case
+    old, merge_bulk.PIECES_PER_WINDOW = merge_bulk.PIECES_PER_WINDOW, window
+    try:
+        assert merge_pieces(ranks, pieces) == merged_one_at_a_time(ranks, pieces)
+    finally:
+        merge_bulk.PIECES_PER_WINDOW = old
+
+
+def test_numpy_pays_known_answers(monkeypatch):
+    assert not numpy_pays(merge.BATCH_PIECES - 1)
+    assert numpy_pays(merge.BATCH_PIECES_WITH_IMPORT)
+    monkeypatch.setattr(merge, "sys", types.SimpleNamespace(modules={"numpy": np}))
+    assert numpy_pays(merge.BATCH_PIECES)  # NumPy loaded: a thousand pieces pay
+    monkeypatch.setattr(merge, "sys", types.SimpleNamespace(modules={}))
+    assert not numpy_pays(merge.BATCH_PIECES)  # not loaded: importing it would not pay
+    assert numpy_pays(merge.BATCH_PIECES_WITH_IMPORT)
+
+
+@pytest.fixture
+def always_together(monkeypatch):
+    """encode_pieces merges every batch in NumPy, however small; and records that it did."""
+    calls = []
+    real = merge_bulk.merge_pieces
+    monkeypatch.setattr(merge, "BATCH_PIECES", 1)
+    monkeypatch.setattr(
+        merge_bulk, "merge_pieces", lambda ranks, pieces: calls.append(len(pieces)) or real(ranks, pieces)
+    )
+    return calls
+
+
+def test_encode_pieces_merges_together_and_leaves_long_pieces_to_merge_long(gpt2_ranks, always_together):
+    rng = random.Random(4)
+    pieces = [rng.randbytes(rng.choice([1, 2, 5, 20, LONG_PIECE - 1, LONG_PIECE, 300])) for _ in range(300)]
+    pieces += [b" the", b"hello"]  # whole tokens
+    n_short = sum(piece not in gpt2_ranks and len(piece) < LONG_PIECE for piece in pieces)
+    assert encode_pieces(gpt2_ranks, pieces) == [tuple(encode_piece(gpt2_ranks, p)) for p in pieces]
+    assert always_together == [n_short]
+
+
+def test_a_vocabulary_without_a_byte_is_a_value_error_when_merged_together(always_together):
+    with pytest.raises(ValueError, match="all 256 single bytes"):
+        encode_pieces({b"a": 0, b"b": 1}, [b"ab", b"abc"])
+    assert always_together == [2]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base", "o200k_base", "p50k_base"])
+def test_a_cold_pass_merged_together_matches_tiktoken(name, large_text, always_together):
+    ref = tiktoken_encoding(name)
+    blob = base64.b64encode(random.Random(5).randbytes(30_000)).decode("ascii")
+    text = large_text[:100_000] + blob + " ".join(map(hex, range(1 << 60, (1 << 60) + 3000)))
+    enc = npllm.get_encoding(name)
+    fresh = npllm.Encoding(name, pat_str=enc.pat_str, mergeable_ranks=enc.mergeable_ranks, special_tokens={})
+    assert fresh.encode_ordinary(text) == ref.encode_ordinary(text)
+    assert sum(always_together) > 1000  # most of the new pieces were merged together

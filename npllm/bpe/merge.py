@@ -13,7 +13,8 @@ that pair occurs more than once. Three versions of the same rule live here:
   BULK_PIECE bytes or more.
 
 `encode_piece` picks one; all are tested equal. `encode_pieces` encodes a cold text's new
-pieces in one call (the whole tokens among them found in C); `merge_ids` is the merge loop alone.
+pieces in one call (the whole tokens among them found in C, the others merged together in
+NumPy by `merge_bulk.merge_pieces` when they are many); `merge_ids` is the merge loop alone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ NO_RANK = sys.maxsize  # larger than any rank: "this pair is not a token"
 LONG_PIECE = 96  # bytes; from about here on the heap beats the list (python -m benchmarks --investigate)
 BULK_PIECE = 4096  # bytes; from here on merge_long tries whole-rank NumPy passes first
 BYTE_PARTS = [bytes([b]) for b in range(256)]  # int -> the one-byte bytes object
+BATCH_PIECES = 1024  # pieces to merge from which merge_bulk.merge_pieces beats the loop (numpy_pays)
+BATCH_PIECES_WITH_IMPORT = 1 << 15  # ... and from which it pays for importing NumPy too
 
 
 def encode_piece(ranks: Mapping[bytes, int], piece: bytes) -> list[int]:
@@ -44,13 +47,36 @@ def encode_pieces(ranks: Mapping[bytes, int], pieces: list[bytes]) -> list[tuple
 
     For a cold text's new pieces: about half of them are whole tokens (7,600 of tinyshakespeare's
     15,000), and theirs are found in C: one `map` of lookups, and `zip` of one list, which makes
-    1-tuples. Only the others run the merge loop, one call each.
+    1-tuples. The others run the merge loop: together, in NumPy (`merge_bulk.merge_pieces`),
+    when there are enough of them (`numpy_pays`); else one call each.
     """
     whole = list(map(ranks.get, pieces))  # rank, or None: not a token
     values = list(zip(whole))  # [(rank,), ...]; (None,) is replaced below
-    for i in compress(range(len(pieces)), map(operator.is_, whole, repeat(None))):
+    todo = list(compress(range(len(pieces)), map(operator.is_, whole, repeat(None))))
+    if numpy_pays(len(todo)):
+        from npllm.bpe.merge_bulk import merge_pieces  # NumPy, imported only when it pays
+
+        short = list(compress(todo, map(operator.lt, map(len, map(pieces.__getitem__, todo)), repeat(LONG_PIECE))))
+        merged = merge_pieces(ranks, list(map(pieces.__getitem__, short)))
+        if merged is not None:  # None: a byte without a token, which merge_ids reports below
+            for i, ids in zip(short, merged):
+                values[i] = ids
+            todo = [i for i in todo if len(pieces[i]) >= LONG_PIECE]
+    for i in todo:
         values[i] = tuple(merge_ids(ranks, pieces[i]))
     return values
+
+
+def numpy_pays(n_pieces: int) -> bool:
+    """Whether merging `n_pieces` pieces together in NumPy beats the loop, one piece at a time.
+
+    It saves about 2 µs a piece and costs 1-2 ms a call; importing NumPy costs 50 ms more, which
+    only tens of thousands of pieces pay back. A process that has NumPy already (the loader, the
+    embeddings, `encode_to_numpy`, encode-file) pays nothing for it.
+    """
+    if n_pieces < BATCH_PIECES:
+        return False
+    return n_pieces >= BATCH_PIECES_WITH_IMPORT or "numpy" in sys.modules
 
 
 def merge_ids(ranks: Mapping[bytes, int], piece: bytes) -> list[int]:
