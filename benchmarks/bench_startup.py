@@ -19,23 +19,19 @@ from the parent by wall clock, npllm's and tiktoken's in turn, median of the run
 
 The child processes are what a user gets after `pip install`:
 - NPLLM_DATA_DIR is unset, so npllm reads the vocabularies bundled in the package;
-- modules load from bytecode: a fresh cache folder (PYTHONPYCACHEPREFIX) is filled in the
-  untimed warm-up round, PYTHONDONTWRITEBYTECODE dropped. pip compiles an installed package;
+- modules load from bytecode (`common.bytecode_env`): pip compiles an installed package;
   without this, an editable checkout under PYTHONDONTWRITEBYTECODE=1 (CI, sandboxes) would
   recompile npllm's source in every process while tiktoken loads its .pyc files.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
-from benchmarks.common import Result, interleaved, not_installed, progress, summarize
+from benchmarks.common import Result, bytecode_env, interleaved, not_installed, progress, summarize
 from npllm import data
 
 ENCODINGS = ("gpt2", "cl100k_base", "o200k_base")
@@ -58,12 +54,9 @@ def run(quick: bool) -> list[Result]:
 def _child_env() -> dict:
     """This process's environment (the runner has set TIKTOKEN_CACHE_DIR: `common.tiktoken_offline`),
     without NPLLM_DATA_DIR (the bundled vocabularies) and with a bytecode cache of its own."""
-    env = dict(os.environ)
+    env = {**os.environ, **bytecode_env()}
     env.pop("NPLLM_DATA_DIR", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    folder = tempfile.mkdtemp(prefix="npllm-bench-pycache-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    env["PYTHONPYCACHEPREFIX"] = folder
     return env
 
 

@@ -6,7 +6,8 @@
   benchmark imports a peer it can do without (`not_installed` only looks for it).
   `torch_one_thread()` sets torch up for timing.
 - `traced_peak(fn)`: the peak memory NumPy and Python allocate while `fn()` runs (tracemalloc);
-  `run_process(cmd)`: a child process's output, wall time and the peak memory of its tree.
+  `run_process(cmd)`: a child process's output, wall time and the peak memory of its tree;
+  `bytecode_env()`: what makes a child load npllm from compiled modules, as after `pip install`.
 - `machine_info()`: the date, CPU, cores, platform, Python, NumPy and its BLAS, and each
   optional peer's version, none of them imported.
 - `Result`: one table row, npllm's figure against a baseline's, their ratio, and `skipped`:
@@ -16,8 +17,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
+import functools
 import gc
 import importlib
 import importlib.metadata
@@ -28,9 +31,11 @@ import math
 import os
 import pathlib
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -205,18 +210,39 @@ def traced_peak(fn: Callable):
     return out, peak / MB
 
 
+@functools.cache
+def bytecode_env() -> dict:
+    """Environment variables under which a child process loads npllm from compiled modules.
+
+    pip compiles an installed package, so a user's fresh process finds .pyc files. An editable
+    checkout under PYTHONDONTWRITEBYTECODE=1 (CI, sandboxes) has none, and each child would
+    compile npllm's source again (about 30 ms, before any work) while tiktoken, numpy and the
+    rest load theirs. So the children get a bytecode folder of their own (PYTHONPYCACHEPREFIX),
+    filled here once with npllm's modules (and the benchmarks', which some children import), and the variable is dropped for them
+    (`run_process` removes it; other callers pop it from the environment they build).
+    """
+    folder = tempfile.mkdtemp(prefix="npllm-bench-pycache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    env = {"PYTHONPYCACHEPREFIX": folder}
+    compile_cmd = [sys.executable, "-m", "compileall", "-q", str(REPO / "npllm"), str(REPO / "benchmarks")]
+    subprocess.run(compile_cmd, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
+    return env
+
+
 def run_process(cmd: list[str], extra_env: dict | None = None, sample_memory: bool = True) -> tuple[str, float, float]:
     """Run `cmd` to its end: (its stdout, wall seconds, peak MB of it and its children).
 
-    The child sees this process's environment, `extra_env`, and the repository first on
-    PYTHONPATH (so `python -c "from benchmarks..."` and `python -m npllm` find this checkout).
+    The child sees this process's environment, `extra_env`, the repository first on
+    PYTHONPATH (so `python -c "from benchmarks..."` and `python -m npllm` find this checkout),
+    and npllm's compiled modules (`bytecode_env`).
     The memory is sampled every 10 ms: the sum over the process tree of each process's PSS
     (its resident pages, one shared by k processes counted 1/k in each, so a forked worker's
     pages shared with its parent count once). 0 without Linux's /proc, or with sample_memory=False:
     the sampler's reads of /proc take CPU from the job, so a timed run goes without.
     """
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, **(extra_env or {})}
+    env = {**os.environ, "PYTHONPATH": path, **bytecode_env(), **(extra_env or {})}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, done = [0], threading.Event()

@@ -191,6 +191,15 @@ def test_run_process_gives_the_output_time_and_memory_of_the_child():
         common.run_process([sys.executable, "-c", "raise SystemExit(3)"])
 
 
+def test_run_process_children_load_npllm_from_compiled_modules(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # as in CI: no .pyc beside the source
+    code = (
+        "import os, npllm.bpe.merge as m; print(os.path.exists(m.__cached__), 'PYTHONDONTWRITEBYTECODE' in os.environ)"
+    )
+    out = common.run_process([sys.executable, "-c", code], sample_memory=False)[0]
+    assert out == "True False\n"  # compiled before the child started (bytecode_env), the variable dropped
+
+
 # --- the machine -----------------------------------------------------------------------------
 
 
