@@ -218,8 +218,8 @@ def bytecode_env() -> dict:
     checkout under PYTHONDONTWRITEBYTECODE=1 (CI, sandboxes) has none, and each child would
     compile npllm's source again (about 30 ms, before any work) while tiktoken, numpy and the
     rest load theirs. So the children get a bytecode folder of their own (PYTHONPYCACHEPREFIX),
-    filled here once with npllm's modules (and the benchmarks', which some children import), and the variable is dropped for them
-    (`run_process` removes it; other callers pop it from the environment they build).
+    filled here once with npllm's modules and the benchmarks' (some children import them), and
+    the variable is dropped for them (`run_process` removes it; other callers pop it themselves).
     """
     folder = tempfile.mkdtemp(prefix="npllm-bench-pycache-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

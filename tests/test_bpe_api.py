@@ -10,7 +10,7 @@ import pickle
 
 import numpy as np
 import pytest
-from reference import tiktoken_encoding
+from reference import tiktoken_encoding, tiktoken_module
 
 import npllm
 import npllm.bpe.encoding as encoding_module
@@ -435,6 +435,26 @@ def test_constructor_errors(kwargs, error):
     args.update(kwargs)
     with pytest.raises(error):
         npllm.Encoding("bad", **args)
+
+
+@pytest.mark.parametrize(
+    ("ranks", "specials", "named"),
+    [
+        ({b"ab": 1 << 32}, {}, r"b'ab' the rank 4294967296"),
+        ({b"ab": 1 << 40}, {}, "above 2\\*\\*32 - 1"),
+        ({}, {"<|x|>": 1 << 32}, r"'<\|x\|>' has ID 4294967296"),
+    ],
+)
+def test_ranks_and_ids_above_uint32_are_refused_as_tiktoken_refuses_them(ranks, specials, named):
+    model = {"pat_str": npllm.GPT2_PATTERN, "mergeable_ranks": {**byte_ranks(), **ranks}, "special_tokens": specials}
+    with pytest.raises(OverflowError, match=named) as info:
+        npllm.Encoding("big", **model)
+    assert isinstance(info.value, ValueError)  # TokenIdOutOfRange: both, as for a decoded ID
+    with pytest.raises(OverflowError):  # tiktoken's constructor: its ranks are Rust u32
+        tiktoken_module().Encoding("big", **model)
+    largest = {**byte_ranks(), b"ab": (1 << 32) - 1}  # the largest uint32 is a rank like any other
+    enc = npllm.Encoding("ok", pat_str=npllm.GPT2_PATTERN, mergeable_ranks=largest, special_tokens={})
+    assert enc.encode("ab abab") == [(1 << 32) - 1, 32, (1 << 32) - 1, (1 << 32) - 1]
 
 
 def test_constructor_name_must_be_str():

@@ -885,21 +885,28 @@ def _check_model(name: object, pat_str: object, ranks: object, special_tokens: o
         raise TypeError("mergeable_ranks must map bytes to int and special_tokens str to int")
     # The usual case in C: bytes keys, int ranks >= 0, no rank twice (o200k: 8 ms, not 30).
     # (tiktoken's o200k_harmony gives <|endofprompt|> and <|reserved_200018|> one ID: specials may share)
+    # Ranks and IDs are tiktoken's uint32: a larger one is TokenIdOutOfRange (an OverflowError, as
+    # tiktoken's constructor raises). The NumPy paths (merge_bulk, encode_to_numpy) rely on it.
     plain = set(map(type, ranks)) <= {bytes} and set(map(type, ranks.values())) <= {int}
     if plain:
         seen_ranks = set(ranks.values())
-        plain = len(seen_ranks) == len(ranks) and min(seen_ranks, default=0) >= 0
+        in_range = min(seen_ranks, default=0) >= 0 and max(seen_ranks, default=0) <= MAX_TOKEN_ID
+        plain = len(seen_ranks) == len(ranks) and in_range
     if not plain:  # something else (a bytes subclass, NumPy ints) or something wrong: one by one, to name it
         seen_ranks = set()
         for token, rank in ranks.items():
             if not isinstance(token, bytes) or not is_int(rank) or rank < 0:
                 raise TypeError(f"mergeable_ranks must map bytes to int >= 0, got {token!r}: {rank!r}")
+            if rank > MAX_TOKEN_ID:
+                raise TokenIdOutOfRange(f"mergeable_ranks gives {token!r} the rank {rank}, above 2**32 - 1 (uint32)")
             if rank in seen_ranks:
                 raise ValueError(f"mergeable_ranks gives rank {rank} to more than one token")
             seen_ranks.add(rank)
     for token, rank in special_tokens.items():
         if not isinstance(token, str) or not is_int(rank) or rank < 0:
             raise TypeError(f"special_tokens must map str to int >= 0, got {token!r}: {rank!r}")
+        if rank > MAX_TOKEN_ID:
+            raise TokenIdOutOfRange(f"special token {token!r} has ID {rank}, above 2**32 - 1 (uint32)")
         if rank in seen_ranks:
             raise ValueError(f"special token {token!r} has ID {rank}, which an ordinary token has too")
     check_split_pattern(pat_str)
