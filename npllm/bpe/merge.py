@@ -56,12 +56,13 @@ def encode_pieces(ranks: Mapping[bytes, int], pieces: list[bytes]) -> list[tuple
     if numpy_pays(len(todo)):
         from npllm.bpe.merge_bulk import merge_pieces  # NumPy, imported only when it pays
 
-        short = list(compress(todo, map(operator.lt, map(len, map(pieces.__getitem__, todo)), repeat(LONG_PIECE))))
+        lengths = list(map(len, map(pieces.__getitem__, todo)))
+        short = list(compress(todo, map(operator.lt, lengths, repeat(LONG_PIECE))))
         merged = merge_pieces(ranks, list(map(pieces.__getitem__, short)))
         if merged is not None:  # None: a byte without a token, which merge_ids reports below
             for i, ids in zip(short, merged):
                 values[i] = ids
-            todo = [i for i in todo if len(pieces[i]) >= LONG_PIECE]
+            todo = list(compress(todo, map(operator.ge, lengths, repeat(LONG_PIECE))))  # long: merge_long
     for i in todo:
         values[i] = tuple(merge_ids(ranks, pieces[i]))
     return values
@@ -70,8 +71,9 @@ def encode_pieces(ranks: Mapping[bytes, int], pieces: list[bytes]) -> list[tuple
 def numpy_pays(n_pieces: int) -> bool:
     """Whether merging `n_pieces` pieces together in NumPy beats the loop, one piece at a time.
 
-    It saves about 2 µs a piece and costs 1-2 ms a call; importing NumPy costs 50 ms more, which
-    only tens of thousands of pieces pay back. A process that has NumPy already (the loader, the
+    It saves 1.3-1.7 µs a piece and costs about 1 ms a call (`python -m benchmarks --investigate`
+    times both sides: it wins from about 512 pieces); importing NumPy costs about 50 ms more, which
+    only some 30,000 pieces pay back. A process that has NumPy already (the loader, the
     embeddings, `encode_to_numpy`, encode-file) pays nothing for it.
     """
     if n_pieces < BATCH_PIECES:
