@@ -6,8 +6,10 @@ tiktoken on texts made to be hard (runs of spaces, spaces beside newlines and Un
 whitespace, spaces at both ends), and the cache's bounds.
 """
 
+import contextlib
 import functools
 import operator
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from reference import tiktoken_encoding
 
 import npllm
+import npllm.bpe.encoding as encoding_module
 from npllm.bpe import spaced
 from npllm.bpe.spaced import SpacedChunkCache, chunk_values
 
@@ -276,3 +279,115 @@ def test_a_first_text_is_deferred_unless_mostly_cached_is_0():
     fresh = SpacedChunkCache(lambda words: [" " + w for w in words], lambda chunk: chunk)
     values = chunk_values(text, fresh, lambda head: head, mostly_cached=0)  # 0: never None
     assert "".join(values) == text and fresh.pending is None
+
+
+# --- mostly-ASCII text: `re` over its ASCII stretches, `regex` over the rest ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "min_chars", "expected"),
+    [
+        ("abcd é fgh ij", 4, [(0, 4, True), (4, 6, False), (6, 13, True)]),
+        ("abcd é fg", 4, [(0, 4, True), (4, 9, False)]),  # a short ASCII tail joins the region
+        ("ab é fgh ij", 4, [(0, 4, False), (4, 11, True)]),  # and a short head
+        ("abcd é fg é hijk", 4, [(0, 4, True), (4, 11, False), (11, 16, True)]),  # a short gap: one region
+        ("abcd  é fgh", 2, [(0, 7, False), (7, 11, True)]),  # two spaces: no cut there
+        ("abcd\xa0é fgh", 2, [(0, 6, False), (6, 10, True)]),  # no space before the run (\xa0 is part of it)
+        ("abcd\x1c é fgh", 2, [(0, 7, False), (7, 11, True)]),  # \x1c (isspace) is not a side for a cut
+        ("plain ascii", 4, [(0, 11, True)]),
+        ("", 4, []),
+    ],
+)
+def test_ascii_stretches_known_answers(text, min_chars, expected):
+    assert spaced.ascii_stretches(text, min_chars) == expected
+
+
+def test_ascii_stretches_give_up_on_dense_text():
+    dense = " ".join(["слово", "word"] * (spaced.DENSE_RUNS + 10))  # a non-ASCII run every 11 characters
+    assert spaced.ascii_stretches(dense, 256) is None
+    assert spaced.ascii_stretches(dense, 2) is not None  # one run per 2 characters is allowed
+
+
+@given(st.text(alphabet=st.sampled_from("ab1!'é中’ " + SPACEY), max_size=300), st.integers(1, 12))
+@settings(max_examples=300, deadline=None)
+def test_ascii_stretches_tile_the_text_and_cut_at_safe_spaces(text, min_chars):
+    stretches = spaced.ascii_stretches(text, min_chars)
+    if stretches is None or not text:
+        assert stretches is None or stretches == []
+        return
+    assert [start for start, _, _ in stretches] == [0] + [end for _, end, _ in stretches[:-1]]
+    assert stretches[-1][1] == len(text)
+    for start, end, ascii in stretches:
+        assert start < end
+        assert ascii == text[start:end].isascii() or not ascii  # an ASCII stretch is ASCII
+        assert not ascii or len(stretches) == 1 or end - start >= min_chars  # and long, beside a region
+        if start:  # a safe space: non-space on both sides
+            assert text[start] == " " and not text[start - 1].isspace() and not text[start + 1].isspace()
+
+
+@contextlib.contextmanager
+def small_stretches():
+    """Mixed splitting from 4-character texts on, ASCII stretches of 2 characters and more."""
+    old = encoding_module.ASCII_STRETCH, spaced.DENSE_RUNS
+    encoding_module.ASCII_STRETCH, spaced.DENSE_RUNS = 2, 10**9
+    try:
+        yield
+    finally:
+        encoding_module.ASCII_STRETCH, spaced.DENSE_RUNS = old
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(
+    text=st.one_of(
+        st.text(alphabet=st.sampled_from("aZ1!'.é中’\u0301😀 " + SPACEY), min_size=4, max_size=200),
+        st.lists(st.sampled_from(["a", "xy", "é", "Ω", " ", "  ", "\n", "\r\n", "\t", "\x1c", "\u3000"]), min_size=3)
+        .map("".join)
+        .filter(lambda text: len(text) >= 4),  # whitespace of every kind next to the cuts
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_a_mixed_split_equals_the_regex_split_and_tiktoken(name, text):
+    enc = npllm.get_encoding(name)
+    with small_stretches():
+        assert enc._split(text) == enc._pattern.findall(text)
+        assert enc.encode_ordinary(text) == tiktoken_encoding(name).encode_ordinary(text)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "text", ["a\n  é", "ab \n é", "a\x1c é", "a  é b", " é ", "a é\n", "a\u3000 é", "xy é\r\n  z", "é a  b  é"]
+)
+def test_a_mixed_split_where_whitespace_meets_the_cuts(name, text):
+    enc = npllm.get_encoding(name)
+    with small_stretches():
+        assert enc._split(text) == enc._pattern.findall(text)
+        assert enc.encode_ordinary(text) == tiktoken_encoding(name).encode_ordinary(text)
+
+
+@pytest.mark.parametrize(
+    "name", ["gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"]
+)
+def test_mostly_ascii_real_text_takes_re_where_it_can_and_equals_tiktoken(name, stdlib_text, monkeypatch):
+    words = stdlib_text[:200_000].split(" ")
+    for i in range(0, len(words), 97):
+        words[i] += random.Random(i).choice(["’s", " café", "—", " naïve", " 😀", "\u00a0", " Ωmega"])
+    text = " ".join(words)
+    enc = npllm.get_encoding(name)
+    seen = []
+    monkeypatch.setattr(enc, "_ascii_pattern", CountingPattern(enc._ascii_pattern, seen))
+    pieces = enc._split(text)
+    assert sum(seen) > len(text) // 2  # most of the text went to `re`
+    assert pieces == enc._pattern.findall(text)
+    fresh = npllm.Encoding(**enc.constructor_args())
+    assert fresh.encode_ordinary(text) == tiktoken_encoding(name).encode_ordinary(text)
+
+
+class CountingPattern:
+    """A compiled pattern that counts the characters it is given."""
+
+    def __init__(self, pattern, seen: list):
+        self.pattern, self.seen = pattern, seen
+
+    def findall(self, text):
+        self.seen.append(len(text))
+        return self.pattern.findall(text)

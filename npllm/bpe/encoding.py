@@ -35,7 +35,7 @@ from npllm._checks import check_str, is_int
 from npllm.bpe.files import save_encoding
 from npllm.bpe.merge import LONG_PIECE, encode_piece, encode_pieces, merge_long, merge_short
 from npllm.bpe.patterns import PATTERNS_BY_NAME, PinnedPattern, compile_ascii, compile_pinned
-from npllm.bpe.spaced import SpacedChunkCache, chunk_values, group_by_leading_space
+from npllm.bpe.spaced import ASCII_STRETCH, SpacedChunkCache, ascii_stretches, chunk_values, group_by_leading_space
 
 PIECE_CACHE_BYTES = 1 << 25  # about 32 MB of remembered pieces; tinyshakespeare's 15,000 take 2.5 MB
 MAX_CACHED_PIECE = 256  # characters: a longer piece is merged each time it comes (long pieces rarely repeat)
@@ -625,8 +625,16 @@ class Encoding:
 
     def _split(self, text: str) -> list[str]:
         """The pattern's pieces. "hello world" -> ["hello", " world"]"""
-        if self._ascii_pattern is not None and text.isascii():
-            return self._ascii_pattern.findall(text)  # same pieces, faster (patterns.py)
+        if self._ascii_pattern is not None:
+            if text.isascii():
+                return self._ascii_pattern.findall(text)  # same pieces, faster (patterns.py)
+            if self._cuts_at_spaces and len(text) >= 2 * ASCII_STRETCH:
+                stretches = ascii_stretches(text, ASCII_STRETCH)  # mostly ASCII: `re` where it is (spaced.py)
+                if stretches is not None:
+                    pieces = []
+                    for start, end, ascii in stretches:
+                        pieces += (self._ascii_pattern if ascii else self._pattern).findall(text[start:end])
+                    return pieces
         return self._pattern.findall(text)
 
     def _encode_ordinary(self, text: str) -> list[int]:
