@@ -13,6 +13,8 @@ On tinyshakespeare.txt unless said otherwise (the generated texts are in `texts.
   nothing made or freed before by other rows.
 - multilingual: ~200 KB of Shakespeare mixed with sentences in eight scripts and emoji, warm
   (target <= 1.0: non-ASCII text takes the `regex` split, not the `re` one) and cold (<= 2.5).
+- mostly ASCII, cold: the same Shakespeare with a curly apostrophe ("’s") every 500 words, as
+  typed English often is: split by `re` over its ASCII stretches and `regex` over the rest.
 - non-English, warm: ~1 MB of Vietnamese, and ~1 MB of Chinese, Japanese, Korean and Russian,
   made of real words drawn by a seeded generator. Target <= 1.0. Beside each, the floor of a
   warm encode against tiktoken's whole encode: the split alone (`text.split(" ")`, the only
@@ -90,6 +92,7 @@ def run(quick: bool) -> list[Result]:
     text = texts.head(shakespeare, len(shakespeare) // sizes.text_fraction)
     label = "tinyshakespeare" if sizes.text_fraction == 1 else f"tinyshakespeare 1/{sizes.text_fraction}"
     mixed = texts.multilingual(shakespeare, sizes.multilingual_bytes)
+    mostly_ascii = texts.mostly_ascii(text)  # ’ every 500 words: `re` over the ASCII stretches
     n = sizes.non_english_bytes
     foreign = {"Vietnamese": texts.vietnamese(n), "CJK/Cyrillic mix": texts.cjk_cyrillic(n)}
     rows = []
@@ -104,6 +107,7 @@ def run(quick: bool) -> list[Result]:
             _warm_row(name, ref, why, "multilingual", mixed, sizes.repeat, "non-ASCII text, so the `regex` split")[0]
         )
         rows.append(_cold_row(name, ref, why, "multilingual", mixed, sizes.repeat))
+        rows.append(_cold_row(name, ref, why, "mostly ASCII", mostly_ascii, sizes.repeat))
         rows += _long_rows(name, ref, why, label, scale(cold.npllm, MB / len(text.encode("utf-8"))), sizes)
         if name == "gpt2":
             blob = texts.long_pieces(*sizes.long_chars)[-1][1]

@@ -128,6 +128,13 @@ def multilingual(shakespeare: str, n_bytes: int) -> str:
     return "\n".join(out) + "\n"
 
 
+def mostly_ascii(shakespeare: str, every: int = 500) -> str:
+    """Shakespeare with a curly apostrophe and "s" after every `every`-th word: English as it
+    is often typed, ASCII but for a few characters. mostly_ascii("a b c", 2) -> 'a’s b c’s'"""
+    words = shakespeare.split(" ")
+    return " ".join(word + "’s" if i % every == 0 else word for i, word in enumerate(words))
+
+
 def vietnamese(n_bytes: int, seed: int = 0) -> str:
     """About `n_bytes` of UTF-8: paragraphs (one per line) of 3-8 sentences of VIETNAMESE_WORDS.
     vietnamese(60)[:40] -> 'Cửa ra, chiều những bến vào trong bác mư' (seed 0)"""
